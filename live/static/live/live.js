@@ -1,0 +1,351 @@
+// Live updates client: see docs/live-dom.md for the page contract and
+// docs/live-updates.md for the stream. Plain JS, no framework.
+//
+// One EventSource per page, managed by hand: a browser gives up for good on a
+// non-200 answer, and a recreated EventSource sends no Last-Event-ID, so on any
+// error we close it and open a new one whose URL carries after_id = our cursor.
+// While the stream is down (or disabled) the page polls its htmx partials.
+(function () {
+  "use strict";
+
+  var BACKOFF_MIN = 1000, BACKOFF_MAX = 30000;
+  var POLL_EVERY = 5000;
+  var IDLE_AFTER = 60000; // no new data for this long: "idle"
+  var DEFAULT_KEEPALIVE = 25000; // the server says its own in the first status event
+  var LABELS = {
+    connecting: "Connecting…",
+    connected: "Live",
+    idle: "Live · quiet for a while",
+    reconnecting: "Connection lost · reconnecting…",
+    polling: "Live updates by polling",
+    error: "Live updates unavailable · reload the page"
+  };
+
+  function Live(root) {
+    this.root = root;
+    this.url = root.getAttribute("data-live-url");
+    this.cursor = parseInt(root.getAttribute("data-live-cursor") || "0", 10) || 0;
+    this.status = root.querySelector("[data-live-status]");
+    this.source = null;
+    this.failures = 0;
+    this.timers = {};
+    this.keepalive = DEFAULT_KEEPALIVE;
+    this.lastEventAt = 0;
+    this.lastDataAt = Date.now();
+    this.pending = [];
+    this.polling = false;
+    this.opened = false;
+  }
+
+  Live.prototype.start = function () {
+    if (this.url) {
+      this.connect();
+    } else {
+      this.setState("polling");
+      this.startPolling();
+    }
+    var self = this;
+    this.timers.watch = setInterval(function () { self.watch(); }, 1000);
+  };
+
+  Live.prototype.stop = function () {
+    if (this.source) this.source.close();
+    this.source = null;
+    for (var name in this.timers) { clearTimeout(this.timers[name]); clearInterval(this.timers[name]); }
+    this.timers = {};
+    this.polling = false;
+  };
+
+  // -- the stream -------------------------------------------------------------
+
+  Live.prototype.streamUrl = function () {
+    var url = new URL(this.url, window.location.href);
+    url.searchParams.set("after_id", String(this.cursor));
+    return url.toString();
+  };
+
+  Live.prototype.connect = function () {
+    var self = this;
+    if (this.source) this.source.close();
+    if (this.state !== "polling") this.setState(this.failures ? "reconnecting" : "connecting");
+    var source = new EventSource(this.streamUrl());
+    this.source = source;
+    this.lastEventAt = Date.now();
+    source.onopen = function () {
+      self.opened = true;
+      self.failures = 0;
+      self.lastEventAt = Date.now();
+      self.stopPolling();
+      self.setState("connected");
+    };
+    source.onerror = function () { if (self.source === source) self.lost(); };
+    ["message", "metrics", "channel_count", "user_count", "user_profile", "status"].forEach(function (type) {
+      source.addEventListener(type, function (event) { if (self.source === source) self.receive(type, event); });
+    });
+  };
+
+  Live.prototype.lost = function () {
+    var self = this;
+    if (this.source) this.source.close();
+    this.source = null;
+    this.failures += 1;
+    // Within a second of the drop the status says so; after a second failure
+    // (or a first connect that failed) the page polls until the stream is back.
+    if (this.failures >= 2 || !this.opened) this.startPolling();
+    if (!this.polling) this.setState("reconnecting");
+    var delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * Math.pow(2, this.failures - 1));
+    delay = delay / 2 + Math.random() * delay / 2; // jitter: clients do not return in step
+    clearTimeout(this.timers.reconnect);
+    this.timers.reconnect = setTimeout(function () { self.connect(); }, delay);
+  };
+
+  Live.prototype.watch = function () {
+    var now = Date.now();
+    // Keep-alives arrive as events; two missed periods means a dead stream.
+    if (this.source && this.state !== "connecting" && now - this.lastEventAt > 2 * this.keepalive + 1000) {
+      this.lost();
+      return;
+    }
+    if (this.state === "connected" && now - this.lastDataAt > IDLE_AFTER) this.setState("idle");
+  };
+
+  Live.prototype.receive = function (type, event) {
+    var data;
+    try { data = JSON.parse(event.data); } catch (e) { return; }
+    this.lastEventAt = Date.now();
+    if (type === "status") {
+      if (data.keepalive_ms) this.keepalive = data.keepalive_ms;
+      if (data.state === "fallback") { window.location.reload(); return; }
+      if (data.state === "error") { this.setState("error"); return; }
+      if (this.state === "connecting" || this.state === "reconnecting" || this.state === "polling") this.setState("connected");
+    } else {
+      this.lastDataAt = Date.now();
+      if (this.state !== "connected") this.setState("connected");
+      if (type === "message") this.queueMessage(data);
+      else this.applyCounts(type, data);
+    }
+    // Every event of a stream follows all events up to its cursor (the server
+    // guarantees it), so resuming from the highest cursor seen loses nothing.
+    if (typeof data.cursor === "number" && data.cursor > this.cursor) this.setCursor(data.cursor);
+  };
+
+  Live.prototype.setCursor = function (cursor) {
+    this.cursor = cursor;
+    this.root.setAttribute("data-live-cursor", String(cursor));
+  };
+
+  // -- messages -------------------------------------------------------------
+
+  Live.prototype.queueMessage = function (data) {
+    var self = this;
+    this.pending.push(data);
+    // One DOM update per frame, however many events arrived in it.
+    if (!this.timers.frame) this.timers.frame = requestAnimationFrame(function () {
+      self.timers.frame = null;
+      var batch = self.pending;
+      self.pending = [];
+      var lists = self.root.querySelectorAll("[data-live-list='messages']");
+      for (var i = 0; i < lists.length; i++) {
+        // Only the newest `cap` can stay on screen: render just those, in one parse.
+        insertRows(lists[i], rowsFromEvents(batch.slice(-capOf(lists[i]))));
+      }
+    });
+  };
+
+  function capOf(list) { return parseInt(list.getAttribute("data-cap") || "500", 10) || 500; }
+
+  function rowsFromEvents(batch) {
+    // The html is rendered and escaped by the server from the page's own row
+    // template; without it, text goes in as text, never as markup.
+    var template = document.createElement("template");
+    template.innerHTML = batch.map(function (data) { return data.html || ""; }).join("");
+    var rows = Array.prototype.slice.call(template.content.children);
+    if (rows.length === batch.length) return rows;
+    return batch.map(function (data) {
+      var li = document.createElement("li");
+      li.id = "message-" + data.id;
+      li.setAttribute("data-id", String(data.id));
+      li.className = "msg";
+      li.textContent = "#" + data.channel_name + " " + data.display_name + ": " + data.text;
+      return li;
+    });
+  }
+
+  function idOf(el) { return parseInt(el.getAttribute("data-id"), 10) || 0; }
+
+  // Insert rows (any order) into a list without duplicates, keep its order, trim to data-cap.
+  function insertRows(list, rows) {
+    var newestFirst = list.getAttribute("data-order") !== "oldest-first";
+    var cap = capOf(list);
+    var present = {};
+    var children = list.querySelectorAll(":scope > [data-id]");
+    for (var i = 0; i < children.length; i++) present[idOf(children[i])] = true;
+    rows = rows.filter(function (row) {
+      var id = idOf(row);
+      if (!id || present[id]) return false;
+      present[id] = true;
+      return true;
+    }).sort(function (a, b) { return idOf(a) - idOf(b); });
+    if (!rows.length) return;
+    if (rows.length > cap) rows = rows.slice(rows.length - cap);
+    var edge = newestFirst ? list.firstElementChild : list.lastElementChild;
+    if (!edge || idOf(edge) < idOf(rows[0])) {
+      // The usual case: everything is newer than what is shown; one insertion.
+      var fragment = document.createDocumentFragment();
+      for (var k = 0; k < rows.length; k++) fragment.appendChild(rows[newestFirst ? rows.length - 1 - k : k]);
+      if (newestFirst) list.insertBefore(fragment, list.firstChild);
+      else list.appendChild(fragment);
+    } else {
+      rows.forEach(function (row) {
+        var id = idOf(row), next;
+        if (newestFirst) {
+          next = list.firstElementChild;
+          while (next && idOf(next) > id) next = next.nextElementSibling;
+        } else {
+          var after = list.lastElementChild;
+          while (after && idOf(after) > id) after = after.previousElementSibling;
+          next = after ? after.nextElementSibling : list.firstElementChild;
+        }
+        list.insertBefore(row, next);
+      });
+    }
+    // Highlight the newest few (CSS .is-new; none under prefers-reduced-motion).
+    var fresh = rows.slice(-20);
+    fresh.forEach(function (row) { row.classList.add("is-new"); });
+    setTimeout(function () { fresh.forEach(function (row) { row.classList.remove("is-new"); }); }, 1500);
+    var extra = list.querySelectorAll(":scope > [data-id]").length - cap;
+    while (extra-- > 0) {
+      var old = newestFirst ? list.lastElementChild : list.firstElementChild;
+      if (!old) break;
+      old.remove();
+    }
+  }
+
+  // -- counts ---------------------------------------------------------------
+
+  Live.prototype.applyCounts = function (type, data) {
+    if (type === "metrics") {
+      ["total_messages", "total_channels", "total_users"].forEach(function (name) {
+        var els = document.querySelectorAll("[data-metric='" + name + "']");
+        for (var i = 0; i < els.length; i++) els[i].textContent = formatNumber(data[name]);
+      });
+      return;
+    }
+    var key = type === "channel_count" ? "channel-" + data.channel_id : "user-" + data.user_id;
+    var targets = document.querySelectorAll("[data-live-key='" + key + "']");
+    for (var i = 0; i < targets.length; i++) {
+      setField(targets[i], "total_messages", formatNumber(data.total_messages));
+      setTime(targets[i], "last_message_at", data.last_message_at);
+      setTime(targets[i], "last_seen_at", data.last_seen_at);
+    }
+  };
+
+  function formatNumber(n) { return Number(n).toLocaleString("en-US"); }
+
+  function setField(target, name, text) {
+    var el = target.querySelector("[data-field='" + name + "']");
+    if (el && el.textContent !== text) el.textContent = text;
+  }
+
+  function setTime(target, name, iso) {
+    var el = iso && target.querySelector("[data-field='" + name + "']");
+    if (!el) return;
+    var time = el.querySelector("time");
+    if (!time) {
+      time = document.createElement("time");
+      time.textContent = iso;
+      el.textContent = "";
+      el.appendChild(time);
+    }
+    // static/js/localtime.js reformats a <time> whose datetime changes.
+    if (time.getAttribute("datetime") !== iso) time.setAttribute("datetime", iso);
+  }
+
+  // -- polling (stream off or down) -----------------------------------------
+
+  Live.prototype.startPolling = function () {
+    if (this.polling) return;
+    this.polling = true;
+    this.setState("polling");
+    this.pollSoon(0);
+  };
+
+  Live.prototype.stopPolling = function () {
+    this.polling = false;
+    clearTimeout(this.timers.poll);
+  };
+
+  Live.prototype.pollSoon = function (delay) {
+    var self = this;
+    clearTimeout(this.timers.poll);
+    this.timers.poll = setTimeout(function () { self.poll(); }, delay);
+  };
+
+  Live.prototype.poll = function () {
+    var self = this;
+    if (!this.polling) return;
+    var jobs = [];
+    var lists = this.root.querySelectorAll("[data-poll-url][data-poll-mode='insert']");
+    for (var i = 0; i < lists.length; i++) jobs.push(this.pollList(lists[i]));
+    var boxes = this.root.querySelectorAll("[data-poll-url][data-poll-mode='replace']");
+    for (var j = 0; j < boxes.length; j++) jobs.push(pollReplace(boxes[j]));
+    Promise.all(jobs).then(function () {
+      if (self.state !== "polling") self.setState("polling");
+    }, function () {
+      self.setState("error");
+    }).then(function () { if (self.polling) self.pollSoon(POLL_EVERY); });
+  };
+
+  Live.prototype.pollList = function (list) {
+    var self = this;
+    var url = list.getAttribute("data-poll-url");
+    url += (url.indexOf("?") === -1 ? "?" : "&") + "after_id=" + this.cursor;
+    return fetchText(url).then(function (html) {
+      var template = document.createElement("template");
+      template.innerHTML = html;
+      var rows = Array.prototype.slice.call(template.content.querySelectorAll("[data-id]"));
+      insertRows(list, rows);
+      rows.forEach(function (row) { if (idOf(row) > self.cursor) self.setCursor(idOf(row)); });
+    });
+  };
+
+  function pollReplace(el) {
+    return fetchText(el.getAttribute("data-poll-url")).then(function (html) { el.innerHTML = html; });
+  }
+
+  function fetchText(url) {
+    return fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.text();
+    });
+  }
+
+  // -- status -----------------------------------------------------------------
+
+  Live.prototype.setState = function (state) {
+    if (this.state === state) return;
+    this.state = state;
+    if (!this.status) return;
+    this.status.setAttribute("data-state", state);
+    var text = this.status.querySelector("[data-live-status-text]") || this.status;
+    text.textContent = LABELS[state] || state;
+  };
+
+  // -- page life cycle --------------------------------------------------------
+
+  var current = null;
+
+  function start() {
+    var root = document.querySelector("[data-live-root]");
+    if (!root || current) return;
+    current = new Live(root);
+    current.start();
+  }
+
+  // No stray connections: close on pagehide, start again if the page comes back
+  // from the back/forward cache.
+  window.addEventListener("pagehide", function () { if (current) current.stop(); current = null; });
+  window.addEventListener("pageshow", function (event) { if (event.persisted) start(); });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

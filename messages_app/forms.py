@@ -1,0 +1,118 @@
+"""Forms: the query-string filters of the message lists, and channel management.
+
+Filters are forms so that every bad parameter (a cursor that is not a number, a
+date that is not a date, a channel nobody archived) becomes a readable message
+on a 400 page instead of an exception.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from messages_app.models import Channel, ChatUser
+from messages_app.validators import normalize_login, validate_twitch_login
+
+MAX_CURSOR = 2**63 - 1  # a BigAutoField id; larger numbers would overflow the database
+
+
+class CursorField(forms.IntegerField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(required=False, min_value=0, max_value=MAX_CURSOR, **kwargs)
+
+
+class UTCDateTimeField(forms.DateTimeField):
+    """ISO-8601 or the browser's datetime-local value; naive values are UTC (the
+    site's time zone), which the labels say."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(required=False, **kwargs)
+        self.widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1})
+
+
+class MessageFilterForm(forms.Form):
+    """The filters and cursors shared by every message list."""
+
+    channel = forms.CharField(required=False, max_length=64)
+    user = forms.CharField(required=False, max_length=64)
+    since = UTCDateTimeField(label="Since (UTC)")
+    until = UTCDateTimeField(label="Until (UTC)")
+    q = forms.CharField(required=False, max_length=200, label="Text")
+    before = CursorField()
+    after = CursorField()
+    after_id = CursorField()
+
+    def clean_channel(self) -> Channel | None:
+        name = normalize_login(self.cleaned_data["channel"])
+        if not name:
+            return None
+        channel = Channel.objects.filter(name=name).first()
+        if channel is None:
+            raise ValidationError(f"No channel named “{name}” is archived.")
+        return channel
+
+    def clean_user(self) -> ChatUser | None:
+        name = normalize_login(self.cleaned_data["user"])
+        if not name:
+            return None
+        user = ChatUser.objects.filter(username=name).first()
+        if user is None:
+            raise ValidationError(f"No chat user named “{name}” has been seen.")
+        return user
+
+    def clean(self) -> dict:
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since >= until:
+            raise ValidationError("“Since” must be earlier than “until”.")
+        cursors = [name for name in ("before", "after", "after_id") if data.get(name) is not None]
+        if len(cursors) > 1:
+            raise ValidationError("Use only one of before, after and after_id.")
+        return data
+
+    @property
+    def has_filters(self) -> bool:
+        data = self.cleaned_data
+        return any(data.get(name) for name in ("channel", "user", "since", "until", "q"))
+
+
+class UserListForm(forms.Form):
+    """/users: a name fragment and a (total_messages, id) cursor like `1523-884`."""
+
+    q = forms.CharField(required=False, max_length=64, label="Name contains")
+    cursor = forms.RegexField(regex=r"^\d{1,18}-\d{1,18}$", required=False)
+
+    def clean_cursor(self) -> tuple[int, int] | None:
+        value = self.cleaned_data["cursor"]
+        if not value:
+            return None
+        total, id_ = value.split("-")
+        return int(total), int(id_)
+
+
+class ChannelAddForm(forms.Form):
+    name = forms.CharField(
+        max_length=64,
+        label="Channel name",
+        help_text="The Twitch login, as in twitch.tv/<name>.",
+    )
+
+    def clean_name(self) -> str:
+        name = normalize_login(self.cleaned_data["name"])
+        validate_twitch_login(name)
+        existing = Channel.objects.filter(name=name).first()
+        if existing is not None and existing.deleted_at is None:
+            state = "enabled" if existing.enabled else "disabled"
+            raise ValidationError(f"“{name}” is already archived ({state}).")
+        return name
+
+
+class ChannelDeleteForm(forms.Form):
+    history = forms.ChoiceField(
+        choices=[
+            ("keep", "Keep its messages: the channel leaves the list, its history stays"),
+            ("delete", "Delete its messages too: this cannot be undone"),
+        ],
+        widget=forms.RadioSelect,
+        label="What happens to the messages?",
+    )

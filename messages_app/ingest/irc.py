@@ -1,0 +1,334 @@
+"""An asyncio client for Twitch chat (IRC over TCP or TLS), standard library only.
+
+One connection at a time. The client logs in (anonymously as justinfanNNNN, or
+with a user name and OAuth token), asks for tags and commands, joins the
+channels it is told to within Twitch's join rate limit, answers PING, follows
+RECONNECT, notices a silent connection, and reconnects with exponential
+backoff and jitter. Every PRIVMSG becomes a ChatRecord handed to `on_records`
+(a chunk at a time), which may wait (a full queue): the client then stops reading, and TCP carries
+the backpressure to the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from messages_app.ingest import metrics
+from messages_app.ingest.parser import (
+    KNOWN_COMMANDS,
+    MAX_LINE_BYTES,
+    SkipLine,
+    decode_line,
+    parse_line,
+    to_record,
+)
+from messages_app.ingest.pipeline import IngestStats
+from messages_app.writes import ChatRecord
+
+log = logging.getLogger(__name__)
+
+TWITCH_URL = "ircs://irc.chat.twitch.tv:6697"
+READ_CHUNK = 256 * 1024
+CONNECT_TIMEOUT_S = 15.0
+# Twitch: 20 JOINs per 10 seconds for a normal account; every channel of a
+# multi-channel JOIN line counts.
+JOIN_LIMIT = 20
+JOIN_WINDOW_S = 10.0
+CHANNELS_PER_JOIN = 10  # keeps a JOIN line well under IRC's 512 bytes
+# Twitch pings about every 5 minutes, so a healthy quiet connection can be
+# silent that long; after SILENCE_S we ping ourselves and wait PONG_TIMEOUT_S.
+SILENCE_S = 60.0
+PONG_TIMEOUT_S = 10.0
+RECONNECT_BASE_S = 1.0
+RECONNECT_MAX_S = 60.0
+STABLE_AFTER_S = 60.0  # a connection that lived this long resets the backoff
+# Twitch's answers to a bad PASS, sent as NOTICE * before closing.
+AUTH_FAILURES = ("Login authentication failed", "Improperly formatted auth", "Login unsuccessful")
+
+
+class LoginFailed(Exception):
+    """Twitch refused the credentials: retrying cannot help."""
+
+
+class ConnectionLost(Exception):
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+def parse_irc_url(url: str) -> tuple[str, int, bool]:
+    """irc://host:port (plain TCP) or ircs://host:port (TLS) -> (host, port, tls)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("irc", "ircs") or not parts.hostname:
+        raise ValueError(f"not an irc:// or ircs:// URL: {url!r}")
+    tls = parts.scheme == "ircs"
+    try:
+        port = parts.port or (6697 if tls else 6667)
+    except ValueError:
+        raise ValueError(f"bad port in {url!r}") from None
+    return parts.hostname, port, tls
+
+
+class TwitchClient:
+    def __init__(
+        self,
+        url: str,
+        on_records: Callable[[list[ChatRecord]], Awaitable[None]],
+        stats: IngestStats,
+        *,
+        username: str = "",
+        token: str = "",
+        reconnect_base: float = RECONNECT_BASE_S,
+        reconnect_max: float = RECONNECT_MAX_S,
+        stable_after: float = STABLE_AFTER_S,
+        silence: float = SILENCE_S,
+        pong_timeout: float = PONG_TIMEOUT_S,
+        join_limit: int = JOIN_LIMIT,
+        join_window: float = JOIN_WINDOW_S,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.host, self.port, self.tls = parse_irc_url(url)
+        self.tls_context = tls_context  # None: the system's CAs, hostname checked
+        self.on_records = on_records
+        self.stats = stats
+        self.username = username.lower() if token else ""
+        self.token = token
+        self.reconnect_base = reconnect_base
+        self.reconnect_max = reconnect_max
+        self.stable_after = stable_after
+        self.silence = silence
+        self.pong_timeout = pong_timeout
+        self.join_limit = join_limit
+        self.join_window = join_window
+        self.channels: set[str] = set()  # wanted
+        self.joined: set[str] = set()  # JOIN sent on the current connection
+        self.logged_in = False
+        self.connections = 0
+        self._changed = asyncio.Event()
+        self._join_times: deque[float] = deque()  # per account, so it outlives connections
+
+    def set_channels(self, names: Iterable[str]) -> None:
+        """The channels to be in; the client JOINs and PARTs to match."""
+        names = set(names)
+        if names != self.channels:
+            self.channels = names
+            self._changed.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay connected until `stop` is set. Raises LoginFailed on bad credentials."""
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while not stop.is_set():
+            started = loop.time()
+            try:
+                await self._session(stop)
+                cause = "stopped"
+            except ConnectionLost as exc:
+                cause = exc.cause
+            except (TimeoutError, OSError, EOFError, ssl.SSLError) as exc:
+                cause = type(exc).__name__
+                log.warning("IRC connection to %s:%d failed: %s", self.host, self.port, exc)
+            if stop.is_set():
+                break
+            if loop.time() - started >= self.stable_after:
+                attempt = 0
+            if cause == "reconnect":
+                delay = 0.0  # Twitch asked us to move now; its server is going away
+            else:
+                # Full jitter keeps many clients from reconnecting in step.
+                ceiling = min(self.reconnect_max, self.reconnect_base * 2**attempt)
+                delay = random.uniform(ceiling / 2, ceiling)
+                attempt += 1
+            metrics.RECONNECTS.labels(cause).inc()
+            log.warning("IRC connection lost (%s); reconnecting in %.2fs", cause, delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        connecting = asyncio.ensure_future(
+            asyncio.wait_for(
+                asyncio.open_connection(
+                    self.host,
+                    self.port,
+                    ssl=(self.tls_context or ssl.create_default_context()) if self.tls else None,
+                    limit=MAX_LINE_BYTES * 2,
+                ),
+                CONNECT_TIMEOUT_S,
+            )
+        )
+        stopping = asyncio.ensure_future(stop.wait())
+        # A stop while connecting (DNS, TLS handshake) must not wait for the timeout.
+        await asyncio.wait((connecting, stopping), return_when="FIRST_COMPLETED")
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError, TimeoutError):
+                await connecting
+            return
+        reader, writer = connecting.result()
+        self.connections += 1
+        self.logged_in = False
+        self.joined = set()
+        nick = self.username or f"justinfan{random.randint(10_000, 99_999)}"
+        login = "CAP REQ :twitch.tv/tags twitch.tv/commands\r\n"
+        if self.token:
+            token = self.token if self.token.startswith("oauth:") else f"oauth:{self.token}"
+            login += f"PASS {token}\r\n"
+        writer.write(f"{login}NICK {nick}\r\n".encode())
+        membership = asyncio.create_task(self._follow_channels(writer))
+        try:
+            await self._read(reader, writer, stop)
+        finally:
+            membership.cancel()
+            self.logged_in = False
+            metrics.CONNECTED.set(0)
+            metrics.JOINED_CHANNELS.set(0)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 2)
+
+    async def _read(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event
+    ) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        pinged = False
+        rest = b""
+        discarding = False  # inside an oversized line, until its newline
+        read = None
+        try:
+            while not stop.is_set():
+                if read is None:
+                    read = asyncio.ensure_future(reader.read(READ_CHUNK))
+                timeout = self.pong_timeout if pinged else self.silence
+                await asyncio.wait((read, stopping), timeout=timeout, return_when="FIRST_COMPLETED")
+                if not read.done():
+                    if stop.is_set():
+                        return
+                    if pinged:
+                        raise ConnectionLost("silent")
+                    writer.write(b"PING :tmi.twitch.tv\r\n")
+                    pinged = True
+                    continue
+                data = read.result()
+                read = None
+                if not data:
+                    raise ConnectionLost("closed")
+                pinged = False
+                lines = (rest + data).split(b"\n")
+                rest = lines.pop()
+                if discarding and lines:
+                    lines[0] = b""  # the tail of the oversized line
+                    discarding = False
+                if len(rest) > MAX_LINE_BYTES:
+                    if not discarding:
+                        self.stats.skip("oversized", f"over {MAX_LINE_BYTES} bytes", rest)
+                    rest, discarding = b"", True
+                if await self._handle_lines(lines, writer):
+                    raise ConnectionLost("reconnect")
+        finally:
+            stopping.cancel()
+            if read is not None and not read.done():
+                # Cancelling a pending read loses nothing: unread bytes stay buffered.
+                read.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await read
+
+    async def _handle_lines(self, lines: list[bytes], writer: asyncio.StreamWriter) -> bool:
+        """Handle a chunk of lines; True if the server asked us to reconnect."""
+        now = datetime.now(UTC)
+        reconnect = False
+        stats = self.stats
+        records: list[ChatRecord] = []  # handed over per chunk, not per line
+        for raw in lines:
+            if not raw or raw == b"\r":
+                continue
+            try:
+                message = parse_line(decode_line(raw.removesuffix(b"\r")))
+                command = message.command
+                if command == "PRIVMSG":
+                    records.append(to_record(message, now))
+                    continue
+            except SkipLine as exc:
+                stats.skip(exc.reason, exc.detail, raw)
+                continue
+            except Exception as exc:  # a parser bug must cost one line, not the archive
+                stats.skip("parse_error", repr(exc), raw)
+                continue
+            if records:
+                # Keep order: chat before a PING is queued before it is answered.
+                await self.on_records(records)
+                records = []
+            if command == "PING":
+                # PONG must echo the PING's parameter; Twitch closes after ~10 s without.
+                payload = message.params[-1] if message.params else "tmi.twitch.tv"
+                writer.write(f"PONG :{payload}\r\n".encode())
+            elif command == "RECONNECT":
+                reconnect = True  # after the rest of this chunk: it was received too
+            elif command == "001":
+                self.logged_in = True
+                metrics.CONNECTED.set(1)
+                log.info("logged in to %s:%d", self.host, self.port)
+                self._changed.set()
+            elif command == "NOTICE" and not self.logged_in and message.params[:1] == ["*"]:
+                text = message.params[-1]
+                if any(failure in text for failure in AUTH_FAILURES):
+                    raise LoginFailed(f"Twitch refused the login: {text}")
+                stats.not_chat += 1
+            elif command in KNOWN_COMMANDS:
+                stats.not_chat += 1
+            else:
+                stats.skip("unknown_command", command, raw)
+        if records:
+            await self.on_records(records)
+        return reconnect
+
+    async def _follow_channels(self, writer: asyncio.StreamWriter) -> None:
+        """JOIN and PART until the connection's channels match `self.channels`."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            if not self.logged_in:
+                continue
+            leaving = sorted(self.joined - self.channels)
+            for chunk in _chunks(leaving, CHANNELS_PER_JOIN):
+                writer.write(f"PART {','.join('#' + name for name in chunk)}\r\n".encode())
+                self.joined.difference_update(chunk)
+            per_line = min(CHANNELS_PER_JOIN, self.join_limit)
+            for chunk in _chunks(sorted(self.channels - self.joined), per_line):
+                await self._join_slots(len(chunk))
+                # Channels may have been disabled while we waited for the limit.
+                chunk = [n for n in chunk if n in self.channels and n not in self.joined]
+                if chunk:
+                    writer.write(f"JOIN {','.join('#' + name for name in chunk)}\r\n".encode())
+                    self.joined.update(chunk)
+            metrics.JOINED_CHANNELS.set(len(self.joined))
+            if leaving or self.joined:
+                log.info("in %d channels", len(self.joined))
+
+    async def _join_slots(self, count: int) -> None:
+        """Wait until `count` more JOINs fit in the sliding rate-limit window."""
+        loop = asyncio.get_running_loop()
+        times = self._join_times
+        while True:
+            now = loop.time()
+            while times and now - times[0] >= self.join_window:
+                times.popleft()
+            if len(times) + count <= self.join_limit:
+                times.extend([now] * count)
+                return
+            await asyncio.sleep(
+                times[len(times) + count - self.join_limit - 1] + self.join_window - now
+            )
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

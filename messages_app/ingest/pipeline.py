@@ -1,0 +1,303 @@
+"""From parsed records to the write path: a bounded queue and one batch writer.
+
+The socket reader puts records on a bounded queue (10,000 by default); the writer takes
+what is waiting and stores it through `store_batch` in a single worker thread
+(Django's database connection belongs to the thread that opened it, so every
+batch uses the same one). A full queue makes the reader wait, so a slow
+database slows reading from the socket instead of dropping chat. See
+docs/ingest.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+)
+
+from messages_app.ingest import metrics
+from messages_app.writes import BatchResult, ChatRecord, store_batch
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE_SIZE = 10_000
+RETRY_FIRST_S = 0.05
+RETRY_MAX_S = 5.0
+# On shutdown a database that stays down this long loses the batch (and says so)
+# rather than keeping the process alive forever.
+SHUTDOWN_RETRY_S = 30.0
+LOG_EVERY_S = 10.0
+CHECKPOINT_S = 1.0
+
+
+def _checkpoint() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def close_connection() -> None:
+    """Close this thread's database connection (run it in the thread that used it)."""
+    connection.close()
+
+
+class IngestStats:
+    """What happened to the input: stored, duplicates, skipped by reason.
+
+    Skips are logged at most once per reason every LOG_EVERY_S seconds, so a
+    flood of bad lines cannot flood the log.
+    """
+
+    def __init__(self) -> None:
+        self.stored = 0
+        self.duplicates = 0
+        self.not_chat = 0
+        self.skipped: Counter[str] = Counter()
+        self._last_logged: dict[str, float] = {}
+        self._suppressed: Counter[str] = Counter()
+
+    def skip(self, reason: str, detail: str = "", sample: bytes | str = b"") -> None:
+        self.skipped[reason] += 1
+        metrics.SKIPPED.labels(reason).inc()
+        now = time.monotonic()
+        if now - self._last_logged.get(reason, -LOG_EVERY_S) < LOG_EVERY_S:
+            self._suppressed[reason] += 1
+            return
+        self._last_logged[reason] = now
+        more = self._suppressed.pop(reason, 0)
+        log.warning(
+            "skipped a line (%s%s): %r%s",
+            reason,
+            f", {detail}" if detail else "",
+            sample[:120],
+            f" ({more} more since the last report)" if more else "",
+        )
+
+    def add_result(self, result: BatchResult) -> None:
+        self.stored += result.stored
+        self.duplicates += result.duplicates
+        metrics.MESSAGES_STORED.inc(result.stored)
+        metrics.DUPLICATES.inc(result.duplicates)
+        if result.invalid:
+            self.skipped["invalid_record"] += result.invalid
+            metrics.SKIPPED.labels("invalid_record").inc(result.invalid)
+
+    def summary(self) -> str:
+        skipped = sum(self.skipped.values())
+        text = f"stored {self.stored} messages, {self.duplicates} duplicates, skipped {skipped}"
+        if skipped:
+            reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped.items()))
+            text += f" ({reasons})"
+        if self.not_chat:
+            text += f", {self.not_chat} other lines (not chat)"
+        return text
+
+
+class Pipeline:
+    """A bounded queue of records and the task that stores them in batches.
+
+    The queue is a deque with two events rather than an asyncio.Queue: the
+    reader hands over a whole chunk of lines at once and the writer takes a
+    whole batch, instead of paying for a put and a get per message.
+
+    A batch is flushed as soon as nothing more is waiting (quiet chat is stored
+    at once), else when it holds `batch_size` records or has been open for
+    `flush_ms`, whichever comes first. While a batch is being stored the queue
+    fills, so batches grow with the load by themselves.
+    """
+
+    def __init__(
+        self,
+        stats: IngestStats,
+        *,
+        batch_size: int = 100,
+        flush_ms: int = 100,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        store: Callable[[list[ChatRecord]], BatchResult] = store_batch,
+    ) -> None:
+        self.stats = stats
+        self.batch_size = batch_size
+        self.flush_s = flush_ms / 1000
+        self.queue_size = queue_size
+        self._queue: deque[ChatRecord] = deque()
+        self._waiting = asyncio.Event()  # set while records wait (or input ended)
+        self._room = asyncio.Event()  # set while the queue has room
+        self._room.set()
+        self._store = store
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-db")
+        self._closing = False
+        self._sqlite = connection.vendor == "sqlite"
+        self.received = 0  # records put, stored or not
+        metrics.QUEUE_DEPTH.set_function(self.depth)
+
+    def depth(self) -> int:
+        """Records received and not yet handed to the write path."""
+        return len(self._queue)
+
+    async def put(self, record: ChatRecord) -> None:
+        await self.put_many([record])
+
+    async def put_many(self, records: list[ChatRecord]) -> None:
+        """Queue records in order; waits while the queue is full (the backpressure)."""
+        queue = self._queue
+        self.received += len(records)
+        while records:
+            room = self.queue_size - len(queue)
+            if room <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            if room >= len(records):
+                queue.extend(records)
+                records = []
+            else:
+                queue.extend(records[:room])
+                records = records[room:]
+            self._waiting.set()
+
+    async def close(self) -> None:
+        """No more input: the writer stores everything queued before, then ends."""
+        self._closing = True
+        self._waiting.set()
+
+    async def run(self) -> None:
+        """The writer: runs until close() and everything queued before it is stored."""
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        checkpoints = asyncio.create_task(self._checkpoints()) if self._sqlite else None
+        try:
+            while queue or not self._closing:
+                if not queue:
+                    self._waiting.clear()
+                    await self._waiting.wait()
+                    continue
+                deadline = loop.time() + self.flush_s
+                batch = self._take(self.batch_size)
+                while len(batch) < self.batch_size and not self._closing:
+                    if not queue:
+                        if loop.time() >= deadline:
+                            break
+                        # One turn of the loop lets the reader hand over lines it has
+                        # already read before we decide that nothing more is waiting.
+                        await asyncio.sleep(0)
+                        if not queue:
+                            break
+                    batch += self._take(self.batch_size - len(batch))
+                await self._flush(batch)
+        finally:
+            if checkpoints is not None:
+                checkpoints.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checkpoints
+            await loop.run_in_executor(self._executor, close_connection)
+            self._executor.shutdown(wait=True)
+
+    async def _checkpoints(self) -> None:
+        """Copy the SQLite WAL into the database from a thread of its own.
+
+        By default the connection whose commit grows the WAL past 1,000 pages
+        runs the checkpoint inside that commit, fsync included: every few
+        seconds one batch took hundreds of milliseconds. The writer turns that
+        off (see _store_in_thread) and a PASSIVE checkpoint here, which never
+        blocks the writer, keeps the WAL short instead.
+        """
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-checkpoint")
+        try:
+            while True:
+                await asyncio.sleep(CHECKPOINT_S)
+                try:
+                    await loop.run_in_executor(executor, _checkpoint)
+                except DatabaseError as exc:
+                    log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            executor.submit(close_connection)
+            executor.shutdown(wait=False)
+
+    def _take(self, count: int) -> list[ChatRecord]:
+        queue = self._queue
+        if count >= len(queue):
+            batch = list(queue)
+            queue.clear()
+        else:
+            batch = [queue.popleft() for _ in range(count)]
+        self._room.set()
+        return batch
+
+    async def _flush(self, batch: list[ChatRecord]) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        delay = RETRY_FIRST_S
+        give_up_at = None
+        store = self._store_in_thread
+        while True:
+            try:
+                result = await loop.run_in_executor(self._executor, store, batch)
+                break
+            except (OperationalError, InterfaceError) as exc:
+                # Locked, busy, disk full, connection lost: the transaction rolled
+                # back as a whole, so the same batch can simply be stored again.
+                metrics.DB_RETRIES.inc()
+                if self._closing:
+                    give_up_at = give_up_at or time.monotonic() + SHUTDOWN_RETRY_S
+                    if time.monotonic() > give_up_at:
+                        log.error(
+                            "database still failing at shutdown, %d lost: %s", len(batch), exc
+                        )
+                        self.stats.skipped["db_unavailable"] += len(batch)
+                        metrics.SKIPPED.labels("db_unavailable").inc(len(batch))
+                        return
+                log.warning(
+                    "database error, retrying %d records in %.2fs: %s", len(batch), delay, exc
+                )
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, RETRY_MAX_S)
+            except Exception:
+                if store == self._store_each:
+                    raise
+                log.exception("batch of %d failed; storing its records one by one", len(batch))
+                store = self._store_each
+        metrics.BATCH_SIZE.observe(len(batch))
+        metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
+        self.stats.add_result(result)
+
+    def _store_in_thread(self, batch: list[ChatRecord]) -> BatchResult:
+        try:
+            if self._sqlite and connection.connection is None:
+                # A new connection: leave WAL checkpoints to _checkpoints().
+                connection.ensure_connection()
+                with connection.cursor() as cursor:
+                    cursor.execute("PRAGMA wal_autocheckpoint=0")
+            return self._store(batch)
+        except (OperationalError, InterfaceError):
+            close_old_connections()  # drops the connection if it became unusable
+            raise
+
+    def _store_each(self, batch: list[ChatRecord]) -> BatchResult:
+        """Isolate a record the write path cannot take, so the rest is still stored."""
+        total = BatchResult()
+        for record in batch:
+            try:
+                result = self._store_in_thread([record])
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception:
+                log.exception("skipped a record the write path rejected: %r", record)
+                self.stats.skipped["write_error"] += 1
+                metrics.SKIPPED.labels("write_error").inc()
+                continue
+            total.stored += result.stored
+            total.duplicates += result.duplicates
+            total.invalid += result.invalid
+        return total

@@ -1,0 +1,108 @@
+"""The two ways ingest runs: live from IRC, or replaying a file. Both feed the
+same parser, pipeline and write path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from messages_app.ingest.channel_sync import follow_database
+from messages_app.ingest.irc import TwitchClient
+from messages_app.ingest.parser import (
+    KNOWN_COMMANDS,
+    SkipLine,
+    decode_line,
+    parse_json_record,
+    parse_line,
+    to_record,
+)
+from messages_app.ingest.pipeline import IngestStats, Pipeline
+
+log = logging.getLogger(__name__)
+
+REPLAY_CHUNK = 500  # records handed to the queue at once
+
+
+async def run_irc(
+    url: str,
+    stop: asyncio.Event,
+    pipeline: Pipeline,
+    *,
+    extra_channels: Iterable[str] = (),
+    sync_interval: float = 1.0,
+    **client_options,
+) -> TwitchClient:
+    """Ingest from IRC until `stop` is set, then store everything received.
+
+    Raises irc.LoginFailed if the server refuses the credentials.
+    """
+    client = TwitchClient(url, pipeline.put_many, pipeline.stats, **client_options)
+    writer = asyncio.create_task(pipeline.run())
+    # If the writer dies the reader would wait on a full queue forever: stop instead.
+    writer.add_done_callback(lambda _task: stop.set())
+    sync = asyncio.create_task(
+        follow_database(client, stop, extra=extra_channels, interval=sync_interval)
+    )
+    try:
+        await client.run(stop)
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await sync
+        if not writer.done():
+            log.info("storing %d received records before exit", pipeline.depth())
+            await pipeline.close()
+        await writer  # re-raises a writer failure
+    return client
+
+
+async def run_replay(stream: BinaryIO, pipeline: Pipeline, stop: asyncio.Event) -> None:
+    """Raw Twitch IRC lines or JSON lines, through the same parser and write path."""
+    stats = pipeline.stats
+    writer = asyncio.create_task(pipeline.run())
+    writer.add_done_callback(lambda _task: stop.set())
+    records = []
+    try:
+        for raw in stream:
+            if stop.is_set():
+                break
+            record = _replay_record(raw.rstrip(b"\r\n"), stats)
+            if record is not None:
+                records.append(record)
+            if len(records) >= REPLAY_CHUNK:
+                await pipeline.put_many(records)
+                records = []
+                await asyncio.sleep(0)  # let the writer start a batch while we read on
+        await pipeline.put_many(records)
+    finally:
+        if not writer.done():
+            await pipeline.close()
+        await writer
+
+
+def _replay_record(raw: bytes, stats: IngestStats):
+    if not raw.strip():
+        return None
+    now = datetime.now(UTC)
+    try:
+        line = decode_line(raw)
+        if line.lstrip().startswith("{"):
+            return parse_json_record(line, now)
+        message = parse_line(line)
+        if message.command == "PRIVMSG":
+            return to_record(message, now)
+    except SkipLine as exc:
+        stats.skip(exc.reason, exc.detail, raw)
+        return None
+    except Exception as exc:  # a parser bug must cost one line, not the replay
+        stats.skip("parse_error", repr(exc), raw)
+        return None
+    if message.command in KNOWN_COMMANDS:
+        stats.not_chat += 1
+    else:
+        stats.skip("unknown_command", message.command, raw)
+    return None

@@ -1,0 +1,149 @@
+import asyncio
+import contextlib
+import signal
+import sys
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from messages_app.ingest import metrics
+from messages_app.ingest.channel_sync import ensure_channels
+from messages_app.ingest.irc import TWITCH_URL, LoginFailed, parse_irc_url
+from messages_app.ingest.pipeline import DEFAULT_QUEUE_SIZE, IngestStats, Pipeline
+from messages_app.ingest.runner import run_irc, run_replay
+
+DEMO_CHANNELS = 6
+
+
+def positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+class Command(BaseCommand):
+    help = (
+        "Archive Twitch chat: join every enabled channel and store its messages "
+        "until SIGINT/SIGTERM, then store everything received and print a summary. "
+        "--replay stores a log file instead; --demo ingests from a built-in chat "
+        "simulator on loopback (no internet needed)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--irc-url",
+            default=TWITCH_URL,
+            help=f"irc://host:port (plain TCP) or ircs://host:port (TLS); default {TWITCH_URL}",
+        )
+        parser.add_argument(
+            "--channel",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="create/enable this channel and join it (repeatable)",
+        )
+        parser.add_argument(
+            "--replay",
+            metavar="FILE",
+            help="store raw Twitch IRC lines or JSON lines from FILE ('-' for stdin), then exit",
+        )
+        parser.add_argument(
+            "--demo", action="store_true", help="ingest from the built-in chat simulator"
+        )
+        parser.add_argument(
+            "--rate", type=positive, default=20, help="--demo chat lines per second (20)"
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=positive,
+            default=settings.INGEST_BATCH_SIZE,
+            help="most records stored in one transaction (INGEST_BATCH_SIZE)",
+        )
+        parser.add_argument(
+            "--flush-ms",
+            type=positive,
+            default=settings.INGEST_FLUSH_MS,
+            help="longest a batch stays open while chat keeps arriving (INGEST_FLUSH_MS)",
+        )
+        parser.add_argument(
+            "--queue-size",
+            type=positive,
+            default=DEFAULT_QUEUE_SIZE,
+            help="records held between socket and database; when full, reading waits",
+        )
+        parser.add_argument(
+            "--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT"
+        )
+
+    def on_signal(self, signum: int, *args) -> None:
+        self.stderr.write(f"Received {signal.Signals(signum).name}, storing what was received...")
+        self.stop.set()
+
+    def handle(self, **options) -> str:
+        try:
+            ensure_channels([*settings.TWITCH_CHANNELS, *options["channel"]])
+            if options["irc_url"] != TWITCH_URL:
+                parse_irc_url(options["irc_url"])
+        except ValidationError as exc:
+            raise CommandError(f"bad channel name: {exc.messages[0]}") from None
+        except ValueError as exc:
+            raise CommandError(f"--irc-url: {exc}") from None
+        if options["metrics_port"]:
+            try:
+                metrics.serve(options["metrics_port"])
+            except OSError as exc:
+                raise CommandError(f"--metrics-port {options['metrics_port']}: {exc}") from None
+        stats = IngestStats()
+        try:
+            asyncio.run(self.main(options, stats))
+        except LoginFailed as exc:
+            raise CommandError(f"{exc}. Check TWITCH_USERNAME and TWITCH_OAUTH_TOKEN.") from None
+        return stats.summary()
+
+    async def main(self, options: dict, stats: IngestStats) -> None:
+        self.stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # Only the main thread can take signals (call_command may run in another).
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.add_signal_handler(signum, self.on_signal, signum)
+        pipeline = Pipeline(
+            stats,
+            batch_size=options["batch_size"],
+            flush_ms=options["flush_ms"],
+            queue_size=options["queue_size"],
+        )
+        if options["replay"]:
+            await self.replay(options["replay"], pipeline)
+            return
+        credentials = {"username": settings.TWITCH_USERNAME, "token": settings.TWITCH_OAUTH_TOKEN}
+        if not options["demo"]:
+            await run_irc(options["irc_url"], self.stop, pipeline, **credentials)
+            return
+        from messages_app.chatgen import channel_names
+        from messages_app.ingest.simulator import TwitchServer
+
+        # The demo joins the simulator's channels without enabling them in the
+        # database: the write path creates them disabled, so a later run against
+        # Twitch does not start joining them.
+        channels = channel_names(DEMO_CHANNELS)
+        server = TwitchServer(rate=options["rate"], bursts=True)
+        await server.start()
+        self.stderr.write(f"demo: chat simulator on {server.url}, {options['rate']} lines/s")
+        try:
+            await run_irc(server.url, self.stop, pipeline, extra_channels=channels)
+        finally:
+            await server.close()
+
+    async def replay(self, path: str, pipeline: Pipeline) -> None:
+        if path == "-":
+            await run_replay(sys.stdin.buffer, pipeline, self.stop)
+            return
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 (closed below, after an await)
+        except OSError as exc:
+            raise CommandError(f"--replay: {exc}") from None
+        with stream:
+            await run_replay(stream, pipeline, self.stop)

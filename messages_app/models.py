@@ -1,0 +1,217 @@
+"""The chat archive: channels, chat users, messages and maintained counters.
+
+Counts shown on pages are counters kept by the write path (messages_app.writes),
+never COUNT(*) over messages on a request path. Message ids are the cursor for
+ordering, pagination, de-duplication and live-update resume.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import models
+from django.db.models import Q
+
+from messages_app.validators import validate_twitch_login
+
+
+class ChannelQuerySet(models.QuerySet):
+    def active(self) -> ChannelQuerySet:
+        """Channels that were not deleted (deleted-with-history ones stay browsable)."""
+        return self.filter(deleted_at__isnull=True)
+
+    def to_join(self) -> ChannelQuerySet:
+        """Channels a running ingest should be in."""
+        return self.active().filter(enabled=True)
+
+
+class Channel(models.Model):
+    name = models.CharField(max_length=25, unique=True, validators=[validate_twitch_login])
+    display_name = models.CharField(max_length=64, blank=True)
+    enabled = models.BooleanField(default=True, help_text="Ingest joins enabled channels.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Set when staff delete the channel but keep its history: ingest leaves it,
+    # the channel list hides it, its messages stay browsable.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    total_messages = models.BigIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ChannelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.name = (self.name or "").strip().lstrip("#").lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+
+class ChatUserQuerySet(models.QuerySet):
+    def by_activity(self) -> ChatUserQuerySet:
+        return self.order_by("-total_messages", "id")
+
+    def name_contains(self, fragment: str) -> ChatUserQuerySet:
+        return self.filter(username__contains=fragment.strip().lower())
+
+
+class ChatUser(models.Model):
+    username = models.CharField(max_length=64, unique=True)
+    display_name = models.CharField(max_length=64, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    total_messages = models.BigIntegerField(default=0)
+
+    objects = ChatUserQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "chat user"
+        indexes = [
+            # /users: most active first, paged by (total_messages, id).
+            models.Index(fields=["-total_messages", "id"], name="chatuser_activity_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.username
+
+
+class MessageQuerySet(models.QuerySet):
+    def newest_first(self) -> MessageQuerySet:
+        return self.order_by("-id")
+
+    def for_channel(self, channel: Channel | int) -> MessageQuerySet:
+        return self.filter(channel=channel)
+
+    def for_user(self, user: ChatUser | int) -> MessageQuerySet:
+        return self.filter(user=user)
+
+    def after(self, cursor: int) -> MessageQuerySet:
+        """Newer than the cursor (live updates, polling)."""
+        return self.filter(id__gt=cursor)
+
+    def before(self, cursor: int) -> MessageQuerySet:
+        """Older than the cursor (keyset pagination)."""
+        return self.filter(id__lt=cursor)
+
+    def sent_between(self, since: datetime | None, until: datetime | None) -> MessageQuerySet:
+        """Filter by sent_at, narrowed first to an id range from the minute buckets.
+
+        Messages carry no sent_at index (it would slow every insert); the buckets
+        map a time range to the ids stored in it, so the primary key does the work.
+        """
+        if since is None and until is None:
+            return self
+        bounds = ActivityBucket.objects.id_range(since, until)
+        if bounds is None:
+            return self.none()
+        qs = self.filter(id__gte=bounds[0], id__lte=bounds[1])
+        if since is not None:
+            qs = qs.filter(sent_at__gte=since)
+        if until is not None:
+            qs = qs.filter(sent_at__lt=until)
+        return qs
+
+    def with_related(self) -> MessageQuerySet:
+        return self.select_related("channel", "user")
+
+
+class Message(models.Model):
+    # No single-column FK indexes: the (channel, id) and (user, id) indexes below
+    # serve those lookups too, and every index costs the write path.
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
+    user = models.ForeignKey(
+        ChatUser, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
+    text = models.TextField()
+    sent_at = models.DateTimeField()
+    # Twitch's message `id` tag: a line seen twice (reconnect, replay) is stored once.
+    twitch_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    tags = models.JSONField(default=dict, blank=True)
+    is_action = models.BooleanField(default=False, help_text="Sent with /me")
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # /channels/<name> and the channel filter: newest first within a channel.
+            models.Index(fields=["channel", "-id"], name="message_channel_idx"),
+            # /users/<name>: a user's messages newest first.
+            models.Index(fields=["user", "-id"], name="message_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.text[:40]}"
+
+    @property
+    def color(self) -> str:
+        return (self.tags or {}).get("color", "")
+
+
+class UserChannelStats(models.Model):
+    """How much one user wrote in one channel (the profile's per-channel table)."""
+
+    # The unique (user, channel) constraint is the index for user lookups.
+    user = models.ForeignKey(
+        ChatUser, on_delete=models.CASCADE, related_name="channel_stats", db_index=False
+    )
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="user_stats")
+    total_messages = models.BigIntegerField(default=0)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "user channel stats"
+        verbose_name_plural = "user channel stats"
+        constraints = [
+            # Also the index for a profile's channel list (user_id first).
+            models.UniqueConstraint(fields=["user", "channel"], name="userchannelstats_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.channel_id}: {self.total_messages}"
+
+
+class ActivityBucketQuerySet(models.QuerySet):
+    def since(self, moment: datetime) -> int:
+        """Messages sent since `moment` (home: last minute / last hour)."""
+        start = moment.replace(second=0, microsecond=0)
+        total = self.filter(minute__gte=start).aggregate(n=models.Sum("count"))["n"]
+        return total or 0
+
+    def id_range(self, since: datetime | None, until: datetime | None) -> tuple[int, int] | None:
+        q = Q()
+        if since is not None:
+            q &= Q(minute__gte=since.replace(second=0, microsecond=0))
+        if until is not None:
+            q &= Q(minute__lt=until)
+        row = self.filter(q).aggregate(lo=models.Min("first_id"), hi=models.Max("last_id"))
+        if row["lo"] is None:
+            return None
+        return row["lo"], row["hi"]
+
+
+class ActivityBucket(models.Model):
+    """Messages per minute of sent_at, with the lowest and highest id stored in it."""
+
+    minute = models.DateTimeField(primary_key=True)
+    count = models.BigIntegerField(default=0)
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+
+    objects = ActivityBucketQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M}: {self.count}"

@@ -1,0 +1,83 @@
+"""The web server goes away while pages are open, and comes back on its port."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import support
+from tests.browser.live_dom import (
+    LIVE_STATES,
+    LOST_STATES,
+    snapshot,
+    wait_for,
+    wait_for_all,
+    wait_live,
+)
+from tests.browser.pages import PAGES, Expectation, assert_same_as_fresh_fetch, chat_lines
+
+LOST_DEADLINE_S = 5.0
+RESUME_DEADLINE_S = 15.0  # the client's own retry back-off decides; it must not give up
+LIVE_DEADLINE_S = 2.0
+WATCHED = [p for p in PAGES if p.name in {"messages", "channels", "home"}]
+
+
+@pytest.fixture
+def own_server(module_db_url, tmp_path):
+    """A daphne this test may stop and start again on the same port."""
+    daphne = support.Daphne(module_db_url, tmp_path / "daphne.log").start()
+    yield daphne
+    daphne.stop()
+
+
+def test_it_shows_the_lost_connection_and_resumes_after_a_restart(
+    open_page, own_server, seed, console
+):
+    # While the server is down the browser logs each refused connection attempt.
+    console.allow(r"net::ERR_")
+    seed()
+    pages = {}
+    for live_page in WATCHED:
+        page = open_page(own_server.url)
+        page.goto(live_page.path)
+        wait_live(page)
+        page.evaluate("window.__notReloaded = true")
+        pages[live_page] = (page, snapshot(page))
+
+    own_server.stop()
+    for live_page, (page, before) in pages.items():
+        lost = wait_for(
+            page, lambda s: s.state in LOST_STATES, LOST_DEADLINE_S, f"{live_page}: lost connection"
+        )
+        assert lost.statusText != before.statusText, f"status text still says {lost.statusText!r}"
+
+    marker = f"meanwhile-{support.token()}"
+    support.ingest(own_server.database_url, chat_lines(marker, 30))
+    own_server.start()
+
+    for live_page, (page, before) in pages.items():
+        expected = Expectation.now(live_page, marker, before.cap)
+        assert not expected.reached(before)
+        wait_for(
+            page,
+            lambda s, e=expected: e.reached(s) and s.state in LIVE_STATES,
+            RESUME_DEADLINE_S,
+            f"{live_page}: messages written while the server was down, and a connected status",
+            invariant=expected.invariant,
+        )
+        resumed = snapshot(page)
+        expected.assert_exact(resumed)
+        assert page.evaluate("window.__notReloaded === true"), f"{live_page} reloaded itself"
+        assert set(before.ids) <= set(resumed.ids), f"{live_page}: rows shown before were lost"
+
+    # And it is live again, not just caught up.
+    marker = f"after-{support.token()}"
+    support.ingest(own_server.database_url, chat_lines(marker, 6))
+    expected = {p: Expectation.now(p, marker, before.cap) for p, (_, before) in pages.items()}
+    watches = [
+        (str(p), page, expected[p].reached, expected[p].invariant) for p, (page, _) in pages.items()
+    ]
+    wait_for_all(watches, LIVE_DEADLINE_S, "live updates after resuming")
+    fresh = open_page(own_server.url)
+    for live_page, (page, _) in pages.items():
+        expected[live_page].assert_exact(snapshot(page))
+        assert_same_as_fresh_fetch(page, fresh, live_page.path)

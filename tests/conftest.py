@@ -1,0 +1,67 @@
+"""Shared fixtures: personas, the test database's URL for subprocesses, chat helpers."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from messages_app.writes import ChatRecord, store_batch
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings, tmp_path_factory):
+    """Put the SQLite test database in a file, so that processes the tests start
+    (daphne, manage.py ingest) can open the same database."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture
+def db_url(transactional_db) -> str:
+    """DATABASE_URL of the test database, for subprocesses (needs committed data)."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or "postgres"
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(
+        username="staff", password="staff-password", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+_ids = itertools.count(1)
+
+
+def chat(channel: str = "forsen", username: str = "viewer", text: str = "hello", **extra):
+    """A ChatRecord with a unique Twitch id unless one is given."""
+    extra.setdefault("twitch_id", f"test-{next(_ids)}")
+    extra.setdefault("sent_at", datetime.now(UTC))
+    return ChatRecord(channel=channel, username=username, text=text, **extra)
+
+
+@pytest.fixture
+def store():
+    """Store chat records through the write path: store(chat(...), chat(...))."""
+
+    def _store(*records: ChatRecord):
+        return store_batch(list(records))
+
+    return _store

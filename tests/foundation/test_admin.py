@@ -1,0 +1,128 @@
+import pytest
+from django.urls import reverse
+
+from messages_app.models import Channel, ChatUser, Message, UserChannelStats
+from messages_app.signals import channel_changed
+from tests.conftest import chat
+
+pytestmark = pytest.mark.django_db
+
+CHANGELISTS = [
+    "admin:messages_app_channel_changelist",
+    "admin:messages_app_chatuser_changelist",
+    "admin:messages_app_message_changelist",
+    "admin:messages_app_userchannelstats_changelist",
+]
+
+
+@pytest.fixture
+def archive(store):
+    store(chat("forsen", "alice", text="first <b>line</b>"), chat("xqc", "bob"))
+    return Channel.objects.get(name="forsen")
+
+
+@pytest.mark.parametrize("name", CHANGELISTS)
+def test_it_shows_changelists_to_staff(staff_client, archive, name):
+    response = staff_client.get(reverse(name))
+    assert response.status_code == 200
+    assert b"forsen" in response.content or b"alice" in response.content
+
+
+def test_it_lists_messages_newest_first_with_escaped_text(staff_client, archive):
+    response = staff_client.get(reverse("admin:messages_app_message_changelist"))
+    content = response.content.decode()
+    assert "first &lt;b&gt;line&lt;/b&gt;" in content
+    assert "<b>line</b>" not in content
+    assert content.index("xqc") < content.index("forsen")
+
+
+def test_it_finds_a_message_by_twitch_id(staff_client, store):
+    store(chat(text="needle", twitch_id="abc-123"), chat(text="haystack"))
+    url = reverse("admin:messages_app_message_changelist")
+    content = staff_client.get(url, {"q": "abc-123"}).content.decode()
+    assert "needle" in content and "haystack" not in content
+
+
+def test_it_shows_a_message_read_only(staff_client, archive):
+    message = Message.objects.first()
+    response = staff_client.get(reverse("admin:messages_app_message_change", args=[message.pk]))
+    assert response.status_code == 200
+    assert b'name="text"' not in response.content
+    assert staff_client.get(reverse("admin:messages_app_message_add")).status_code == 403
+
+
+def test_it_shows_a_channel_to_staff(staff_client, archive):
+    response = staff_client.get(reverse("admin:messages_app_channel_change", args=[archive.pk]))
+    assert response.status_code == 200
+    assert b'value="forsen"' in response.content
+
+
+def _act(client, action, channels):
+    return client.post(
+        reverse("admin:messages_app_channel_changelist"),
+        {"action": action, "_selected_action": [c.pk for c in channels]},
+        follow=True,
+    )
+
+
+def test_it_enables_channels(staff_client, archive):
+    Channel.objects.update(enabled=False)
+    response = _act(staff_client, "enable", [archive])
+    assert b"Enabled 1 channel(s)." in response.content
+    assert Channel.objects.get(name="forsen").enabled is True
+    assert Channel.objects.get(name="xqc").enabled is False
+
+
+def test_it_disables_channels_and_announces_them(
+    staff_client, archive, django_capture_on_commit_callbacks
+):
+    Channel.objects.update(enabled=True)
+    seen = []
+    channel_changed.connect(receiver := lambda **kwargs: seen.append(kwargs["channel_id"]))
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = _act(staff_client, "disable", Channel.objects.all())
+    finally:
+        channel_changed.disconnect(receiver)
+    assert b"Disabled 2 channel(s)." in response.content
+    assert not Channel.objects.filter(enabled=True).exists()
+    assert sorted(seen) == sorted(Channel.objects.values_list("pk", flat=True))
+
+
+def test_it_does_not_enable_a_deleted_channel(staff_client, archive):
+    Channel.objects.filter(pk=archive.pk).update(enabled=False, deleted_at="2026-01-01T00:00Z")
+    _act(staff_client, "enable", [archive])
+    assert Channel.objects.get(pk=archive.pk).enabled is False
+
+
+def test_it_takes_deleted_messages_off_the_users(staff_client, archive):
+    response = staff_client.post(
+        reverse("admin:messages_app_channel_delete", args=[archive.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not Channel.objects.filter(name="forsen").exists()
+    assert ChatUser.objects.get(username="alice").total_messages == 0
+    assert ChatUser.objects.get(username="bob").total_messages == 1
+    assert not UserChannelStats.objects.filter(channel_id=archive.pk).exists()
+
+
+@pytest.mark.parametrize("name", CHANGELISTS)
+def test_it_sends_anonymous_visitors_to_the_login_page(client, name):
+    url = reverse(name)
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_it_refuses_actions_to_anonymous_visitors(client, archive):
+    Channel.objects.update(enabled=True)
+    response = _act(client, "disable", [archive])
+    assert response.redirect_chain[-1][0].startswith(reverse("admin:login"))
+    assert Channel.objects.get(pk=archive.pk).enabled is True
+
+
+def test_it_refuses_the_admin_to_non_staff_users(client, django_user_model):
+    user = django_user_model.objects.create_user(username="viewer", password="x")
+    client.force_login(user)
+    response = client.get(reverse("admin:messages_app_channel_changelist"))
+    assert response.status_code == 302

@@ -1,0 +1,52 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from messages_app.models import Channel
+from messages_app.validators import normalize_login, validate_twitch_login
+
+
+@pytest.mark.parametrize("name", ["forsen", "a", "esl_csgo", "x" * 25, "user123"])
+def test_it_accepts_twitch_logins(name):
+    validate_twitch_login(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["", "Forsen", "#forsen", "two words", "x" * 26, "ümlaut", "a-b", "<script>"]
+)
+def test_it_rejects_what_is_not_a_twitch_login(name):
+    with pytest.raises(ValidationError) as caught:
+        validate_twitch_login(name)
+    assert caught.value.code == "invalid_login"
+
+
+def test_it_normalizes_logins():
+    assert normalize_login("  #Forsen ") == "forsen"
+    assert normalize_login("@XQC") == "xqc"
+
+
+@pytest.mark.django_db
+def test_it_stores_channel_names_lowercase_without_the_hash():
+    channel = Channel.objects.create(name=" #ForSen")
+    channel.refresh_from_db()
+    assert channel.name == "forsen"
+
+
+@pytest.mark.django_db
+def test_it_reports_a_bad_channel_name_on_its_field():
+    with pytest.raises(ValidationError) as caught:
+        Channel(name="not a channel!").full_clean()
+    assert list(caught.value.message_dict) == ["name"]
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_second_channel_with_the_same_name():
+    Channel.objects.create(name="forsen")
+    with pytest.raises(ValidationError) as caught:
+        Channel(name="forsen").full_clean()
+    assert "name" in caught.value.message_dict
+
+
+@pytest.mark.django_db
+def test_it_labels_channels_by_display_name_first():
+    assert Channel(name="forsen", display_name="Forsen").label == "Forsen"
+    assert Channel(name="forsen").label == "forsen"

@@ -1,0 +1,166 @@
+"""/search: full-text search with filters, highlights, keyset paging, tips."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from messages_app import search
+from messages_app.models import Message
+from tests.conftest import chat
+from tests.pages.conftest import html, row_ids
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def matching_ids(query: str, **filters) -> list[int]:
+    qs = search.matching(Message.objects.filter(**filters), query)
+    return list(qs.order_by("-id").values_list("id", flat=True))
+
+
+@pytest.fixture
+def corpus(store):
+    lines = ["boss fight again", "what a boss", "speedrun world record", "lol", "gg wp"]
+    store(
+        *[
+            chat(
+                "forsen" if n % 2 else "xqc",
+                "alice" if n % 3 else "bob",
+                lines[n % len(lines)],
+                sent_at=T0 + timedelta(minutes=n),
+            )
+            for n in range(300)
+        ]
+    )
+
+
+def test_it_finds_matches_newest_first(client, corpus):
+    response = client.get("/search?q=boss")
+    assert response.status_code == 200
+    assert row_ids(response) == matching_ids("boss")[:50]
+
+
+def test_it_highlights_terms_after_escaping(client, store):
+    store(chat(text='<b>boss</b> & "boss" <script>boss()</script>'))
+    text = html(client.get("/search?q=boss"))
+    row = text.split('<span class="msg-text">')[1].split("</span>")[0]
+    assert row == (
+        "&lt;b&gt;<mark>boss</mark>&lt;/b&gt; &amp; &quot;<mark>boss</mark>&quot; "
+        "&lt;script&gt;<mark>boss</mark>()&lt;/script&gt;"
+    )
+
+
+def test_a_query_that_looks_like_html_cannot_inject(client, store):
+    store(chat(text="script alert"))
+    text = html(client.get("/search?q=%3Cscript%3Ealert"))
+    assert "<script>alert" not in text
+    assert "&lt;script&gt;alert" in text  # the query echoed back, escaped
+
+
+def test_it_highlights_prefix_terms_and_phrases(client, corpus):
+    text = html(client.get("/search?q=speed*"))
+    assert "<mark>speedrun</mark>" in text
+    text = html(client.get("/search?q=%22boss+fight%22"))
+    assert "<mark>boss fight</mark>" in text
+    assert row_ids(client.get("/search?q=%22boss+fight%22")) == matching_ids('"boss fight"')[:50]
+
+
+def test_it_excludes_negated_terms(client, corpus):
+    response = client.get("/search?q=boss+-fight")
+    assert row_ids(response) == matching_ids("boss -fight")[:50]
+    assert "fight" not in html(response).split('<ol class="msg-list"')[1].split("</ol>")[0]
+
+
+@pytest.mark.parametrize(
+    ("query", "filters"),
+    [
+        ("channel=forsen", {"channel__name": "forsen"}),
+        ("user=bob", {"user__username": "bob"}),
+        ("channel=xqc&user=alice", {"channel__name": "xqc", "user__username": "alice"}),
+        (
+            "since=2024-05-01T13:00&until=2024-05-01T14:00",
+            {"sent_at__gte": T0 + timedelta(hours=1), "sent_at__lt": T0 + timedelta(hours=2)},
+        ),
+    ],
+)
+def test_it_filters(client, corpus, query, filters):
+    response = client.get(f"/search?q=boss&{query}")
+    assert row_ids(response) == matching_ids("boss", **filters)[:50]
+
+
+def test_it_pages_without_skipping_or_repeating(client, store, corpus):
+    seen: list[int] = []
+    url = "/search?q=boss&channel=forsen"
+    while True:
+        response = client.get(url)
+        ids = row_ids(response)
+        seen += ids
+        store(chat("forsen", text="boss arrives later"))
+        if 'rel="next"' not in html(response):
+            break
+        url = f"/search?q=boss&channel=forsen&before={ids[-1]}"
+    expected = [i for i in matching_ids("boss", channel__name="forsen") if i <= max(seen)]
+    assert seen == expected
+    assert len(seen) > 50
+
+
+def test_the_index_walk_agrees_with_the_planner(corpus, monkeypatch):
+    """newest_matches' chunked walk and its fallback give the planner's answer."""
+    monkeypatch.setattr(search, "WALK_BUDGET", 30)
+    qs = Message.objects.filter(user__username="bob")
+    for query in ("boss", "speed*", "lol -gg", '"world record"'):
+        for share in (None, 0.0001):
+            found = search.newest_matches(qs, query, 20, expected_share=share)
+            assert [m.id for m in found] == matching_ids(query, user__username="bob")[:20]
+            older = search.newest_matches(qs, query, 20, before=found[-1].id)
+            assert [m.id for m in older] == matching_ids(query, user__username="bob")[20:40]
+            ascending = sorted(matching_ids(query, user__username="bob"))
+            newer = search.newest_matches(qs, query, 5, after=ascending[0], newest_first=False)
+            assert [m.id for m in newer] == ascending[1:6]
+
+
+def test_the_rows_partial_loads_older_matches(client, corpus):
+    first = row_ids(client.get("/search?q=boss"))
+    response = client.get(f"/search/rows?q=boss&before={first[-1]}")
+    assert row_ids(response) == matching_ids("boss")[50:100]
+    assert 'id="search-results-pager"' in html(response)
+
+
+def test_the_rows_partial_needs_a_query(client):
+    assert client.get("/search/rows").status_code == 400
+
+
+def test_it_shows_tips_before_searching(client):
+    text = html(client.get("/search"))
+    assert "Search tips" in text
+    assert '<code>"clip it"</code>' in text
+    assert "<code>hype -train</code>" in text
+    assert "<code>speed*</code>" in text
+
+
+def test_it_explains_an_empty_result(client, corpus):
+    text = html(client.get("/search?q=pineapple&channel=forsen"))
+    assert "No messages match “pineapple” in #forsen." in text
+    assert "Search tips" in text
+
+
+def test_it_explains_a_query_without_terms(client, corpus):
+    text = html(client.get("/search?q=-boss"))
+    assert "Nothing to search for" in text
+
+
+@pytest.mark.parametrize("query", ['"', "AND(", "*", "NEAR(a b)", "'", "-", "(", "\\", "😂"])
+def test_it_never_fails_on_odd_queries(client, corpus, query):
+    assert client.get("/search", {"q": query}).status_code == 200
+
+
+def test_search_results_do_not_stream(client, corpus):
+    text = html(client.get("/search?q=boss"))
+    assert "data-live-list" not in text
+    assert "data-live-root" not in text
+
+
+def test_it_rejects_bad_filters(client, corpus):
+    assert client.get("/search?q=boss&before=x").status_code == 400
+    assert client.get("/search?q=boss&channel=nobody").status_code == 400
