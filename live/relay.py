@@ -321,7 +321,7 @@ class Relay:
             self._totals["total_users"] = ChatUser.objects.count()
         with connection.cursor() as cursor:
             cursor.execute(self._sum_sql)
-            self._totals["total_messages"] = cursor.fetchone()[0] or 0
+            self._totals["total_messages"] = int(cursor.fetchone()[0] or 0)  # Decimal on PostgreSQL
         return dict(self._totals)
 
     # -- publishing (event loop) --------------------------------------------------
