@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_TEXT_LENGTH = 5000  # Twitch allows 500 characters; anything far longer is not chat.
 MAX_ROWS_PER_STATEMENT = 1000  # 7 parameters a row stays under SQLite's 32,766.
 RACE_RETRIES = 3
+MESSAGE_ID_LOCK = 0x676F6B6E7574  # "goknut": the advisory lock key of lock_message_ids
 
 
 @dataclass(slots=True)
@@ -107,6 +108,7 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
     result = BatchResult()
     # One cursor for the batch: django-prometheus builds a wrapper class per cursor.
     with transaction.atomic(), connection.cursor() as cursor:
+        lock_message_ids(cursor)
         fresh = _drop_duplicates(cursor, records)
         result.duplicates = len(records) - len(fresh)
         if not fresh:
@@ -126,6 +128,20 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
         result.user_ids = set(user_ids.values())
         transaction.on_commit(lambda: _announce(result))
     return result
+
+
+def lock_message_ids(cursor) -> None:
+    """Make message ids become visible in id order, whatever the number of writers.
+
+    The live relay reads `id > cursor`. On PostgreSQL two transactions can take
+    ids 1-100 and 101-200 and commit the second first: a reader would move its
+    cursor to 200 and never see 1-100. Holding one transaction-scoped advisory
+    lock from before the first id is taken until commit makes writers take ids
+    and commit one after the other. SQLite needs nothing: its writers are
+    already serialised (IMMEDIATE transactions).
+    """
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MESSAGE_ID_LOCK])
 
 
 def _announce(result: BatchResult) -> None:

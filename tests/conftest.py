@@ -36,8 +36,9 @@ def db_url(transactional_db) -> str:
 
 @pytest.fixture
 def staff_user(django_user_model):
+    # Logged in with force_login: no password, so no deliberately slow hashing.
     return django_user_model.objects.create_user(
-        username="staff", password="staff-password", is_staff=True, is_superuser=True
+        username="staff", password=None, is_staff=True, is_superuser=True
     )
 
 

@@ -1,6 +1,9 @@
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.staticfiles import finders
+from django.templatetags.static import static
 
 from messages_app.models import Channel
 from tests.conftest import chat
@@ -126,3 +129,12 @@ def test_unknown_urls_get_the_friendly_404_page(client):
     assert response.status_code == 404
     assert "There is no page here" in html(response)
     assert 'href="/channels"' in html(response)
+
+
+def test_it_names_an_icon_that_is_served(client):
+    html = client.get("/").content.decode()
+    href = re.search(r'<link rel="icon" href="([^"]+)"', html).group(1)
+    # daphne serves static files (the browser suite loads it); here, find it.
+    assert href == static("favicon.svg") and finders.find("favicon.svg")
+    # What browsers ask for when a page names no icon, e.g. a JSON response.
+    assert client.get("/favicon.ico").url == href
