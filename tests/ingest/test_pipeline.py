@@ -3,31 +3,52 @@
 import sqlite3
 import time
 
+import psycopg
 import pytest
 from django.db import connection
 from prometheus_client import REGISTRY
 
 from messages_app.ingest.simulator import privmsg
 from messages_app.models import Message
+from messages_app.writes import MESSAGE_ID_LOCK
 from tests.ingest.twitch_server import wait_until
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "sqlite", reason="holds a SQLite write lock"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class WriteLock:
-    """Another process's write transaction on the SQLite file: writers must wait."""
+    """Another connection holds what every message write needs: writers must wait.
+
+    SQLite: a write transaction on the file. PostgreSQL: the write path's
+    id-order advisory lock (messages_app.writes.lock_message_ids)."""
 
     def __enter__(self):
-        self.db = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
-        self.db.execute("BEGIN IMMEDIATE")
+        settings = connection.settings_dict
+        if connection.vendor == "sqlite":
+            self.db = sqlite3.connect(settings["NAME"], isolation_level=None)
+            self.db.execute("BEGIN IMMEDIATE")
+        else:
+            self.db = psycopg.connect(
+                dbname=settings["NAME"],
+                user=settings["USER"] or "postgres",
+                password=settings["PASSWORD"] or None,
+                host=settings["HOST"] or "127.0.0.1",
+                port=settings["PORT"] or 5432,
+            )
+            self.db.execute("SELECT pg_advisory_xact_lock(%s)", [MESSAGE_ID_LOCK])
         return self
 
     def __exit__(self, *exc):
-        self.db.execute("COMMIT")
+        self.db.commit()
         self.db.close()
+
+
+def _give_up_on_locks_quickly(monkeypatch) -> None:
+    """New connections (the ingest thread's) give up on a lock after 50 ms."""
+    if connection.vendor == "sqlite":
+        monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0.05)
+    else:
+        monkeypatch.setitem(connection.settings_dict["OPTIONS"], "options", "-c lock_timeout=50")
 
 
 def test_it_slows_the_reader_instead_of_dropping_when_the_database_is_slow(twitch_server, ingest):
@@ -51,8 +72,7 @@ def test_it_slows_the_reader_instead_of_dropping_when_the_database_is_slow(twitc
 
 
 def test_it_retries_a_batch_when_the_database_is_locked(twitch_server, ingest, monkeypatch):
-    # New connections (the ingest thread's) give up on a lock after 50 ms.
-    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0.05)
+    _give_up_on_locks_quickly(monkeypatch)
     before = REGISTRY.get_sample_value("goknut_ingest_db_retries_total")
     runner = ingest(twitch_server.url)
     twitch_server.wait_for_login()
