@@ -2,10 +2,13 @@
 
 The relay hands each channel one chunk of encoded events per tick; every
 subscriber gets a reference to the same bytes (encoded once, shared by all).
-A subscriber is only a bounded queue of chunks and an event that wakes its
-connection's writer. Pushing never waits: a subscriber that falls more than
-`limit` bytes behind (see endpoint._pump) is cut off (closed) and resumes later by cursor, so a
-slow or stalled client can never delay the relay, ingestion or anyone else.
+Under daphne a subscriber writes each chunk to its socket at once (a
+`live.sockets.SocketWriter`); elsewhere, and until its connection's replay is
+out, it is a bounded queue of chunks and an event that wakes the connection's
+task. Pushing never waits: a subscriber that falls more than `limit` bytes
+behind for BEHIND_GRACE_SECONDS (or HARD_LIMIT_FACTOR times that at all) is cut
+off (closed) and resumes later by cursor, so a slow or stalled client can never
+delay the relay, ingestion or anyone else.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import time
 from collections import deque
 
 from live.events import Spec
+from live.sockets import SocketWriter
 
 _ids = itertools.count(1)
 HARD_LIMIT_FACTOR = 16  # over this many times `limit` behind, a client is cut at once
+BEHIND_GRACE_SECONDS = 2.0  # a burst may leave a healthy client behind this long
 
 
 class Subscriber:
@@ -35,6 +40,7 @@ class Subscriber:
         "topic",
         "view",
         "wake",
+        "writer",
     )
 
     def __init__(self, spec: Spec, limit: int) -> None:
@@ -49,10 +55,20 @@ class Subscriber:
         self.closed = False
         self.reason = ""
         self.connected_at = time.monotonic()
-        self.behind_since: float | None = None  # since when over `limit` (endpoint._pump)
+        self.behind_since: float | None = None  # since when over `limit`
+        self.writer: SocketWriter | None = None  # set by the endpoint once the replay is out
 
     def push(self, chunk: bytes) -> None:
         if self.closed:
+            return
+        if self.writer is not None:
+            try:
+                backlog = self.writer.write(chunk)
+            except ConnectionError:
+                self.close("client_gone")
+                return
+            if self.too_far_behind(backlog):
+                self.close("backpressure")
             return
         self.pending.append(chunk)
         self.pending_bytes += len(chunk)
@@ -62,6 +78,19 @@ class Subscriber:
         if self.pending_bytes > HARD_LIMIT_FACTOR * self.limit and len(self.pending) > 1:
             self.close("backpressure")
         self.wake.set()
+
+    def too_far_behind(self, backlog: int) -> bool:
+        """Over `limit` bytes waiting for longer than BEHIND_GRACE_SECONDS, or over
+        HARD_LIMIT_FACTOR x `limit` at all."""
+        if backlog <= self.limit:
+            self.behind_since = None
+            return False
+        if backlog > HARD_LIMIT_FACTOR * self.limit:
+            return True
+        now = time.monotonic()
+        if self.behind_since is None:
+            self.behind_since = now
+        return now - self.behind_since > BEHIND_GRACE_SECONDS
 
     def take(self) -> bytes:
         data = b"".join(self.pending)

@@ -22,15 +22,14 @@ from urllib.parse import parse_qs
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from live import events, metrics
-from live.broadcast import HARD_LIMIT_FACTOR, Subscriber
+from live import events, metrics, sockets
+from live.broadcast import Subscriber
 from live.relay import Relay
 
 log = logging.getLogger("live")
 
 NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 CLIENT_BUFFER_BYTES = 1_000_000  # queued + socket-buffered bytes before a cut-off
-BEHIND_GRACE_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 5
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -179,7 +178,7 @@ async def _serve(relay: Relay, scope, receive, send, spec: events.Spec, cursor: 
                 "sse backpressure cut-off client=%d view=%s topic=%s limit=%d",
                 sub.id, view, topic, sub.limit,
             )  # fmt: skip
-            _abort(send)
+            sockets.abort(send)
         log.info(
             "sse disconnect client=%d view=%s cursor=%s reason=%s seconds=%.1f",
             sub.id, view, cursor, sub.reason or "server_closed",
@@ -188,38 +187,29 @@ async def _serve(relay: Relay, scope, receive, send, spec: events.Spec, cursor: 
 
 
 async def _pump(sub: Subscriber, send) -> None:
-    """Write queued chunks until the client leaves or is cut off."""
+    """Write queued chunks until the client leaves or is cut off.
+
+    Under daphne, once the queue (live events that arrived during the replay)
+    is out, the subscriber writes to its socket itself (live/sockets.py) and
+    this task only waits for the end."""
+    writer = sockets.SocketWriter.for_send(send)
     while True:
+        if writer is not None and not sub.pending:
+            sub.writer, writer = writer, None
         await sub.wake.wait()
         sub.wake.clear()
         if sub.closed:
             return
-        if _too_far_behind(sub, send):
+        backlog = sockets.transport_backlog(sockets.twisted_transport(send))
+        # daphne's send() never blocks: a client that stops reading piles up in
+        # Twisted's buffer, so that is what counts; elsewhere send() blocks and
+        # the subscriber's own queue is the bound.
+        if backlog is not None and sub.too_far_behind(backlog):
             sub.close("backpressure")
             return
         data = sub.take()
         if data:
             await send({"type": "http.response.body", "body": data, "more_body": True})
-
-
-def _too_far_behind(sub: Subscriber, send) -> bool:
-    """daphne's send() never blocks: a client that stops reading piles up in
-    Twisted's write buffer instead, so that is where we look before adding more.
-    A burst may leave a healthy client behind for a moment; over `limit` for
-    longer than BEHIND_GRACE_SECONDS, or over HARD_LIMIT_FACTOR x `limit` at
-    all, it is cut off and resumes by cursor."""
-    backlog = _transport_backlog(send)
-    if backlog is None:
-        return False  # another server: its send() blocks, the queue limit applies
-    if backlog <= sub.limit:
-        sub.behind_since = None
-        return False
-    if backlog > HARD_LIMIT_FACTOR * sub.limit:
-        return True
-    now = time.monotonic()
-    if sub.behind_since is None:
-        sub.behind_since = now
-    return now - sub.behind_since > BEHIND_GRACE_SECONDS
 
 
 async def _watch_disconnect(receive, sub: Subscriber) -> None:
@@ -228,31 +218,6 @@ async def _watch_disconnect(receive, sub: Subscriber) -> None:
         if message["type"] == "http.disconnect":
             sub.close("client_gone")
             return
-
-
-def _twisted_transport(send):
-    # daphne passes send=functools.partial(server.handle_reply, protocol).
-    args = getattr(send, "args", ())
-    protocol = args[0] if args else None
-    channel = getattr(protocol, "channel", None)
-    return getattr(channel, "transport", None)
-
-
-def _transport_backlog(send) -> int | None:
-    transport = _twisted_transport(send)
-    try:
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-    except AttributeError:
-        return None  # another server; its send() applies backpressure itself
-
-
-def _abort(send) -> None:
-    """Drop a stalled connection now: a graceful close would wait for the very
-    client that stopped reading."""
-    transport = _twisted_transport(send)
-    abort = getattr(transport, "abortConnection", None)
-    if abort is not None:
-        abort()
 
 
 def _client(scope: dict[str, Any]) -> str:

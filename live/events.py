@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.template import Context, TemplateDoesNotExist
-from django.template.loader import select_template
-from django.utils.html import format_html
+from django.db.models import QuerySet
+from django.db.models.fields.json import KT
 from django_eventstream.utils import make_id, parse_last_event_id, sse_encode_event
 
-ROW_TEMPLATE = "partials/message_row.html"
+from messages_app.templatetags.goknut import name_colors
 
 # View -> the django-eventstream channel prefix it reads (subject views add a name).
 VIEWS = ("home", "messages", "channels", "users", "user_profile", "channel")
@@ -114,62 +113,39 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-# The columns the row and the payload use: no other datetime column is fetched,
-# and converting datetimes was a third of the relay's read time.
-ROW_FIELDS = (
-    "id", "text", "sent_at", "is_action", "tags", "channel_id", "user_id",
-    "channel__name", "channel__display_name",
-    "user__username", "user__display_name",
+# What a `message` event carries, read as plain values: building model
+# instances (and rendering each row) was most of the relay's read time, and the
+# rows are rendered by the page from these fields (live.js `rowHtml`, the twin
+# of the `message_row` template tag).
+MESSAGE_COLUMNS = (
+    "id", "channel_id", "channel__name", "user_id", "user__username",
+    "user__display_name", "text", "sent_at", "is_action", "color",
 )  # fmt: skip
 
 
-def row_renderer():
-    """A function rendering the shared message row; the pages' template when it
-    exists, else a minimal escaped row (same hooks) so live works without it.
-
-    Renders through the engine's Template with one reused Context (the same
-    output as `render_to_string(..., {"message": m})`, without building a new
-    context per row)."""
-    try:
-        template = select_template([ROW_TEMPLATE]).template
-    except TemplateDoesNotExist:
-        return _fallback_row
-    context = Context({"message": None}, autoescape=template.engine.autoescape)
-
-    def render(message) -> str:
-        context["message"] = message
-        return template.render(context)
-
-    return render
+def message_values(qs: QuerySet) -> QuerySet:
+    """`qs` (messages) as MESSAGE_COLUMNS tuples; the Twitch colour tag is read
+    by the database, so the tags JSON is never parsed in Python."""
+    return qs.annotate(color=KT("tags__color")).values_list(*MESSAGE_COLUMNS)
 
 
-def _fallback_row(message) -> str:
-    return format_html(
-        '<li id="message-{}" data-id="{}"><time datetime="{}">{}</time> '
-        '<span class="channel">#{}</span> <span class="user">{}</span>: '
-        '<span class="text">{}</span></li>',
-        message.id,
-        message.id,
-        iso(message.sent_at),
-        message.sent_at.strftime("%H:%M:%S"),
-        message.channel.name,
-        message.user.display_name or message.user.username,
-        message.text,
-    )
-
-
-def message_payload(message, html: str) -> dict[str, Any]:
-    return {
+def message_payload(row: tuple) -> dict[str, Any]:
+    """The `message` event of one MESSAGE_COLUMNS row (ARCHITECTURE.md, /live)."""
+    id_, channel_id, channel, user_id, username, display_name, text, sent_at, action, color = row
+    payload = {
         "type": "message",
-        "cursor": message.id,
-        "id": message.id,
-        "channel_id": message.channel_id,
-        "channel_name": message.channel.name,
-        "user_id": message.user_id,
-        "username": message.user.username,
-        "display_name": message.user.display_name or message.user.username,
-        "text": message.text,
-        "sent_at": iso(message.sent_at),
-        "is_action": message.is_action,
-        "html": html,
+        "cursor": id_,
+        "id": id_,
+        "channel_id": channel_id,
+        "channel_name": channel,
+        "user_id": user_id,
+        "username": username,
+        "display_name": display_name or username,
+        "text": text,
+        "sent_at": iso(sent_at),
+        "is_action": action,
     }
+    colors = name_colors(color) if isinstance(color, str) else None
+    if colors is not None:
+        payload["name_colors"] = colors  # (light theme, dark theme), readable on each
+    return payload

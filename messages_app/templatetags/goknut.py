@@ -143,6 +143,13 @@ def _url_prefix(view_name: str) -> str:
     return reverse(view_name, args=["__name__"]).replace("__name__", "{}")
 
 
+@register.simple_tag
+def url_pattern(view_name: str) -> str:
+    """The URL of a name-taking view with `{}` for the (percent-quoted) name: the
+    live client builds the row links of live messages from it."""
+    return _url_prefix(view_name)
+
+
 @register.filter
 @lru_cache(maxsize=8192)
 def channel_url(name: str) -> str:
@@ -158,13 +165,17 @@ def user_url(name: str) -> str:
 
 # -- the message row ---------------------------------------------------------
 #
-# partials/message_row.html is the one row of every message list: pages, the
-# polling partials and the live relay all render it (docs/live-dom.md). Its
-# markup is built here in one f-string because Django's template engine
-# spends about 300 µs per row on a dozen variable lookups, filters and an
-# include: 15 ms of a 50-row page, more than every query on it. This function
-# takes about 25 µs. The template stays the entry point, so the relay and the
-# pages cannot disagree.
+# partials/message_row.html is the one row of every message list: pages and the
+# polling partials render it (docs/live-dom.md). Its markup is built here in one
+# f-string because Django's template engine spends about 300 µs per row on a
+# dozen variable lookups, filters and an include: 15 ms of a 50-row page, more
+# than every query on it. This function takes about 25 µs.
+#
+# Live rows are built in the browser from the `message` event's fields by
+# `rowHtml` in live/static/live/live.js: sending this markup in every event more
+# than doubled the bytes a live stream carries, and bytes were the fan-out's
+# cost (docs/live-updates.md). The two must stay twins: change both, and
+# tests/browser/test_live_rows.py checks that they build the same DOM.
 
 
 @register.simple_tag

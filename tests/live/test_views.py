@@ -39,7 +39,8 @@ def test_it_streams_new_messages_with_the_contract_payload(server, sse, store):
     assert first.data["display_name"] == "Alice"
     assert first.data["text"] == "hi chat"
     assert first.data["sent_at"] == stored.sent_at.isoformat().replace("+00:00", "Z")
-    assert f'data-id="{stored.id}"' in first.data["html"]
+    assert first.data["is_action"] is False
+    assert "html" not in first.data  # rows are built by the page (live.js rowHtml)
 
 
 def test_it_sends_home_totals_first_then_messages_and_new_totals(server, sse, store):
@@ -130,16 +131,32 @@ def test_it_streams_only_the_channels_messages(server, sse, store):
     assert not [e for e in client.drain() if e.type == "message"]
 
 
-def test_it_escapes_hostile_chat_text_in_html_and_keeps_text_as_text(server, sse, store):
+def test_it_carries_hostile_chat_text_as_exact_json_text(server, sse, store):
     hostile = '<script>alert("x")</script><img src=x onerror=alert(1)> & \u2028 "quotes"\nline'
     client = sse(server.url + "/live?view=messages")
     client.next()
     store(chat(text=hostile, display_name='<b onmouseover="x">'))
     event = client.messages(1)[0]
-    assert event.data["text"] == hostile  # JSON carries the exact text; the client sets textContent
-    html = event.data["html"]
-    assert "<script" not in html and "<img" not in html and "<b " not in html
-    assert "&lt;script&gt;" in html
+    # JSON carries the exact text (the reader splits lines as str.splitlines does,
+    # so a raw U+2028 would have broken the event); the page escapes it
+    # (tests/browser/test_escaping.py).
+    assert event.data["text"] == hostile
+    assert event.data["display_name"] == '<b onmouseover="x">'
+
+
+def test_it_sends_readable_name_colours_and_no_colour_that_is_not_hex(server, sse, store):
+    client = sse(server.url + "/live?view=messages")
+    client.next()
+    store(
+        chat(text="red", tags={"color": "#FF0000"}),
+        chat(text="styled", tags={"color": "red;background:url(x)"}),
+        chat(text="plain"),
+    )
+    red, styled, plain = client.messages(3)
+    light, dark = red.data["name_colors"]
+    assert light.startswith("#") and dark.startswith("#") and light != dark
+    assert "name_colors" not in styled.data
+    assert "name_colors" not in plain.data
 
 
 def test_it_sends_a_keep_alive_while_nothing_happens(server, sse):

@@ -147,28 +147,60 @@
       var lists = self.root.querySelectorAll("[data-live-list='messages']");
       for (var i = 0; i < lists.length; i++) {
         // Only the newest `cap` can stay on screen: render just those, in one parse.
-        insertRows(lists[i], rowsFromEvents(batch.slice(-capOf(lists[i]))));
+        insertRows(lists[i], rowsFromEvents(lists[i], batch.slice(-capOf(lists[i]))));
       }
     });
   };
 
   function capOf(list) { return parseInt(list.getAttribute("data-cap") || "500", 10) || 500; }
 
-  function rowsFromEvents(batch) {
-    // The html is rendered and escaped by the server from the page's own row
-    // template; without it, text goes in as text, never as markup.
+  function rowsFromEvents(list, batch) {
+    var urls = {
+      channel: list.getAttribute("data-channel-url") || "/channels/{}",
+      user: list.getAttribute("data-user-url") || "/users/{}"
+    };
     var template = document.createElement("template");
-    template.innerHTML = batch.map(function (data) { return data.html || ""; }).join("");
-    var rows = Array.prototype.slice.call(template.content.children);
-    if (rows.length === batch.length) return rows;
-    return batch.map(function (data) {
-      var li = document.createElement("li");
-      li.id = "message-" + data.id;
-      li.setAttribute("data-id", String(data.id));
-      li.className = "msg";
-      li.textContent = "#" + data.channel_name + " " + data.display_name + ": " + data.text;
-      return li;
+    template.innerHTML = batch.map(function (data) { return rowHtml(data, urls); }).join("");
+    return Array.prototype.slice.call(template.content.children);
+  }
+
+  // The twin of message_row() in messages_app/templatetags/goknut.py: the same
+  // <li> from a `message` event's fields. Every string from chat is escaped
+  // here; tests/browser/test_live_rows.py checks both build the same DOM.
+  var ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#x27;" };
+  var HEX_COLOR = /^#[0-9a-f]{6}$/i;
+
+  function esc(value) {
+    return String(value).replace(/[&<>"']/g, function (c) { return ESCAPES[c]; });
+  }
+
+  // Python's quote(name, safe=""): encodeURIComponent leaves !'()* as they are.
+  function quoteName(name) {
+    return encodeURIComponent(name).replace(/[!'()*]/g, function (c) {
+      return "%" + c.charCodeAt(0).toString(16).toUpperCase();
     });
+  }
+
+  function utcTime(iso) {
+    var day = iso.slice(0, 10), clock = iso.slice(11, 19);
+    return '<time datetime="' + esc(day + "T" + clock + "Z") + '" title="' + esc(day + " " + clock + " UTC") +
+      '">' + esc(day + " " + clock.slice(0, 5)) + "</time>";
+  }
+
+  function rowHtml(data, urls) {
+    var id = Number(data.id), action = !!data.is_action;
+    var channelHref = esc(urls.channel.replace("{}", quoteName(data.channel_name)));
+    var colors = data.name_colors;
+    var style = colors && HEX_COLOR.test(colors[0]) && HEX_COLOR.test(colors[1])
+      ? ' style="--name-light:' + colors[0] + ";--name-dark:" + colors[1] + '"' : "";
+    return '<li class="msg' + (action ? " msg-action" : "") + '" id="message-' + id + '" data-id="' + id + '">' +
+      '<a class="msg-time" href="' + channelHref + "?before=" + (id + 1) + '" title="Show in context">' +
+      utcTime(String(data.sent_at)) + "</a> " +
+      '<a class="msg-channel" href="' + channelHref + '">#' + esc(data.channel_name) + "</a> " +
+      '<a class="msg-user" href="' + esc(urls.user.replace("{}", quoteName(data.username))) + '"' + style + ">" +
+      esc(data.display_name || data.username) + "</a>" +
+      '<span class="msg-sep" aria-hidden="true">' + (action ? " " : ":") + "</span> " +
+      '<span class="msg-text">' + esc(data.text) + "</span></li>\n";
   }
 
   function idOf(el) { return parseInt(el.getAttribute("data-id"), 10) || 0; }

@@ -1,0 +1,57 @@
+"""A live row is the server's row: live.js builds the <li> of each `message`
+event itself (`rowHtml`), the pages render `message_row()`; a visitor must not
+be able to tell them apart, so the two DOMs must be identical."""
+
+from __future__ import annotations
+
+from tests.browser import support
+from tests.browser.live_dom import wait_for, wait_live
+
+# Each row's DOM, the live client's brief highlight left out.
+ROWS_JS = """
+(marker) => Object.fromEntries(
+  [...document.querySelectorAll('[data-live-list] > [data-id]')]
+    .filter((row) => row.textContent.includes(marker))
+    .map((row) => {
+      const copy = row.cloneNode(true);
+      copy.classList.remove('is-new');
+      return [copy.dataset.id, copy.outerHTML];
+    }))
+"""
+
+
+def _lines(marker: str) -> list[str]:
+    privmsg = support.privmsg
+    return [
+        privmsg("forsen", "alice", f"{marker} plain words"),
+        privmsg("forsen", "bob_99", f"\x01ACTION {marker} waves\x01", color="#FF0000"),
+        privmsg("xqc", "carol", f"{marker} no colour at all", color=""),
+        privmsg("xqc", "dave", f"{marker} bad colour", color="red;background:url(x)"),
+        privmsg("xqc", "erin", f"{marker} <b>tags</b> & \"quotes\" 'single' </li>"),
+        privmsg("forsen", "frank", f"{marker} ünïcödé 日本語 😀 KEKW", display_name="Fränk"),
+        privmsg("forsen", "gina", f"{marker} named", display_name="<i>Gina</i>"),
+    ]
+
+
+def test_it_builds_live_rows_identical_to_the_rows_the_server_renders(open_page, server):
+    marker = f"twin{support.token()}"
+    lines = _lines(marker)
+    page = open_page(server.url)
+    page.goto("/messages")
+    wait_live(page)
+    support.ingest(server.database_url, lines)
+    wait_for(
+        page,
+        lambda _snap: len(page.evaluate(ROWS_JS, marker)) == len(lines),
+        10,
+        f"{len(lines)} live rows",
+    )
+    live = page.evaluate(ROWS_JS, marker)
+
+    fresh = open_page(server.url)
+    fresh.goto("/messages")
+    served = fresh.evaluate(ROWS_JS, marker)
+
+    assert served.keys() == live.keys()
+    for id_, html in served.items():
+        assert live[id_] == html, f"row {id_} differs:\nlive:   {live[id_]}\nserver: {html}"
