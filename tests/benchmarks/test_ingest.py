@@ -25,6 +25,7 @@ import sqlite3
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,13 +56,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+RowsAfter = Callable[[int], list[tuple[int, float]]]  # cursor -> [(id, sent_at epoch)]
+
+
+def sqlite_rows(path: str) -> tuple[RowsAfter, Callable[[], None]]:
+    """New rows of a SQLite archive, read on a connection of their own; and its close."""
+    db = sqlite3.connect(path, check_same_thread=False)
+
+    def rows_after(cursor: int) -> list[tuple[int, float]]:
+        rows = db.execute(
+            "SELECT id, sent_at FROM messages_app_message WHERE id > ? ORDER BY id", [cursor]
+        ).fetchall()
+        return [
+            (id_, datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp()) for id_, at in rows
+        ]
+
+    return rows_after, db.close
+
+
 class Sampler(threading.Thread):
     """Polls the messages table; records (seen_at, sent_at) for every new row, and
     the ingest process's CPU time when 10% and 90% of `expected` rows are in."""
 
-    def __init__(self, path: str, expected: int) -> None:
+    def __init__(self, rows: tuple[RowsAfter, Callable[[], None]], expected: int) -> None:
         super().__init__(daemon=True)
-        self.db = sqlite3.connect(path, check_same_thread=False)
+        self.rows_after, self.close = rows
         self.expected = expected
         self.pid = 0
         self.seen: list[tuple[float, float]] = []
@@ -72,12 +91,9 @@ class Sampler(threading.Thread):
         cursor = 0
         marks = [self.expected // 10, self.expected * 9 // 10]
         while self.running:
-            rows = self.db.execute(
-                "SELECT id, sent_at FROM messages_app_message WHERE id > ? ORDER BY id", [cursor]
-            ).fetchall()
+            rows = self.rows_after(cursor)
             now = time.time()
-            for id_, sent_at in rows:
-                sent = datetime.fromisoformat(sent_at).replace(tzinfo=UTC).timestamp()
+            for id_, sent in rows:
                 self.seen.append((now, sent))
                 cursor = id_
             if marks and len(self.seen) >= marks[0]:
@@ -88,16 +104,30 @@ class Sampler(threading.Thread):
     def stop(self) -> None:
         self.running = False
         self.join(5)
-        self.db.close()
+        self.close()
 
 
-def run_ingest(db_url: str, rate: int, messages: int, batch_size: int) -> dict:
-    """One bounded run; returns figures measured from the database."""
-    with connection.cursor() as cursor:  # a fresh archive for every run
+def empty_archive() -> None:
+    """A fresh archive for every run (the test database, through Django)."""
+    with connection.cursor() as cursor:
         for table in ("message", "userchannelstats", "chatuser", "activitybucket", "channel"):
             cursor.execute(f"DELETE FROM messages_app_{table}")
+
+
+def run_ingest(
+    db_url: str,
+    rate: int,
+    messages: int,
+    batch_size: int,
+    *,
+    rows: Callable[[], tuple[RowsAfter, Callable[[], None]]] | None = None,
+    empty: Callable[[], None] = empty_archive,
+    env: dict[str, str] | None = None,
+) -> dict:
+    """One bounded run; returns figures measured from the database."""
+    empty()
     server = ThreadedTwitchServer(rate=rate, limit=messages)
-    sampler = Sampler(connection.settings_dict["NAME"], messages)
+    sampler = Sampler(rows() if rows else sqlite_rows(connection.settings_dict["NAME"]), messages)
     channel_args = [arg for name in CHANNELS for arg in ("--channel", name)]
     proc = manage(
         db_url,
@@ -107,6 +137,7 @@ def run_ingest(db_url: str, rate: int, messages: int, batch_size: int) -> dict:
         "--batch-size",
         str(batch_size),
         *channel_args,
+        env=env or {},
     )
     try:
         sampler.pid = proc.pid
