@@ -207,3 +207,31 @@ def message_row(message) -> SafeString:
 def message_rows(rows) -> SafeString:
     """Every row of a list, rendered exactly as message_row.html renders one."""
     return mark_safe("".join(message_row(message) for message in rows))
+
+
+# -- the user row ----------------------------------------------------------
+#
+# partials/user_row.html, the one row of /users: a tag for the same reason as
+# message_row (50 included templates cost /users about 8 ms).
+
+
+@register.simple_tag
+def user_row(person) -> SafeString:
+    """One chat user as a <tr>; live `user_count` events update its data-field cells."""
+    login = ""
+    if person.display_name and person.display_name.lower() != person.username:
+        login = f' <span class="muted">({_esc(person.username)})</span>'
+    return mark_safe(
+        f'<tr data-live-key="user-{person.id:d}">\n'
+        f'  <th scope="row"><a href="{_esc(user_url(person.username))}">'
+        f"{_esc(person.label)}</a>{login}</th>\n"
+        f'  <td class="num" data-field="total_messages">{thousands(person.total_messages)}</td>\n'
+        f'  <td data-field="last_seen_at">{utc_time(person.last_seen_at)}</td>\n'
+        "</tr>\n"
+    )
+
+
+@register.simple_tag
+def user_rows(users) -> SafeString:
+    """Every row of /users, rendered exactly as user_row.html renders one."""
+    return mark_safe("".join(user_row(person) for person in users))
