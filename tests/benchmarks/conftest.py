@@ -13,6 +13,7 @@ import platform
 import re
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,10 @@ PERF_HEADER = """# Performance
 Benchmark results, written by `make bench` (tests/benchmarks/, marker `bench`).
 Each section is replaced by the benchmark that owns it; edit the benchmark, not the
 figures. Targets are in /work/shared/ARCHITECTURE.md ("Performance bars").
+The development VM's speed drifts: the same pure-Python loop has taken 0.87 to
+1.26 s within a minute, and page figures moved 50% between runs an hour apart.
+Each section's machine line carries a "reference loop" time taken when it was
+written (lower is faster); compare sections and runs with it in mind.
 """
 
 
@@ -48,10 +53,23 @@ def _ram() -> str:
     return "unknown RAM"
 
 
+def reference_loop_ms() -> float:
+    """Best of three runs of a fixed pure-Python loop: the same code took 0.87 to
+    1.26 s on this VM within a minute, so each section says how fast the
+    machine was when it was measured (lower is faster)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(i * i for i in range(2_000_000))
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
 def machine_info(extra: dict[str, str] | None = None) -> str:
     """One markdown line naming the machine and software a figure was measured on."""
     parts = [
         f"{os.cpu_count()} CPUs ({_cpu_model()})",
+        f"reference loop {reference_loop_ms():.0f} ms",
         _ram(),
         f"{platform.system()} {platform.release()}",
         f"Python {platform.python_version()}",
