@@ -4,12 +4,13 @@ poll, and still update."""
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.browser import support
-from tests.browser.live_dom import snapshot, wait_for_all
+from tests.browser.live_dom import LIVE_STATES, snapshot, wait_for, wait_for_all
 from tests.browser.pages import PAGES, Expectation, assert_same_as_fresh_fetch, chat_lines
 
 POLL_DEADLINE_S = 10.0
@@ -79,3 +80,33 @@ def test_it_falls_back_to_polling_when_the_stream_is_blocked(open_page, server, 
     _assert_polls_and_updates(open_page, server, pages)
     tried = {parse_qs(urlsplit(url).query).get("view", ["?"])[0] for url in blocked}
     assert tried == {"home", "messages", "channels", "channel", "users", "user_profile"}, tried
+
+
+def test_it_says_live_when_the_stream_returns_during_a_poll(open_page, server, seed, console):
+    """A poll still on the way when the stream opens again must not leave the
+    status saying "polling" (it did, until the next keep-alive 25 s later)."""
+    console.allow(r"net::ERR_FAILED")  # our own aborted /live requests
+    seed()
+    page = open_page(server.url)
+    stream = {"blocked": True}
+    polls = {"hold": False, "held": []}
+
+    def live(route):
+        route.abort() if stream["blocked"] else route.continue_()
+
+    def rows(route):
+        polls["held"].append(route) if polls["hold"] else route.continue_()
+
+    page.route(LIVE_STREAM, live)
+    page.route(re.compile(r"/messages/rows"), rows)
+    page.goto("/messages")
+    wait_for_all([("messages", page, _says_polling, None)], POLL_DEADLINE_S, "polling")
+    polls["hold"] = True  # the next poll stays on the way...
+    wait_for(page, lambda _s: polls["held"], POLL_DEADLINE_S, "a poll on the way")
+    stream["blocked"] = False  # ...while the stream comes back
+    wait_for(page, lambda s: s.state in LIVE_STATES, 20, "a live status once the stream is back")
+    polls["held"].pop().continue_()  # now the poll answers
+    time.sleep(1)
+    shown = snapshot(page)
+    assert shown.state in LIVE_STATES, f"a late poll set the status back: {shown.describe()}"
+    assert not polls["held"], "the page kept polling with the stream open"

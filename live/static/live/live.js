@@ -321,10 +321,12 @@
     for (var i = 0; i < lists.length; i++) jobs.push(this.pollList(lists[i]));
     var boxes = this.root.querySelectorAll("[data-poll-url][data-poll-mode='replace']");
     for (var j = 0; j < boxes.length; j++) jobs.push(pollReplace(boxes[j]));
+    // A poll may end after the stream came back (it stops polling): then the
+    // stream owns the status, and this poll must not say "polling" again.
     Promise.all(jobs).then(function () {
-      if (self.state !== "polling") self.setState("polling");
+      if (self.polling && self.state !== "polling") self.setState("polling");
     }, function () {
-      self.setState("error");
+      if (self.polling) self.setState("error");
     }).then(function () { if (self.polling) self.pollSoon(POLL_EVERY); });
   };
 
