@@ -1,8 +1,9 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from messages_app.models import Channel
+from messages_app.models import Channel, ChatUser
 from messages_app.validators import normalize_login, validate_twitch_login
+from tests.factories import ChatUserFactory
 
 
 @pytest.mark.parametrize("name", ["forsen", "a", "esl_csgo", "x" * 25, "user123"])
@@ -50,3 +51,21 @@ def test_it_refuses_a_second_channel_with_the_same_name():
 def test_it_labels_channels_by_display_name_first():
     assert Channel(name="forsen", display_name="Forsen").label == "Forsen"
     assert Channel(name="forsen").label == "forsen"
+
+
+@pytest.mark.django_db
+def test_it_finds_users_by_a_literal_fragment_of_their_name():
+    names = ["plain", "a*b", "a?b", "a[b]", "a%b", "a_b", "axb", "ab"]
+    for name in names:
+        ChatUserFactory(username=name)
+
+    def found(fragment: str) -> set[str]:
+        return set(ChatUser.objects.name_contains(fragment).values_list("username", flat=True))
+
+    assert found("*") == {"a*b"}
+    assert found("?") == {"a?b"}
+    assert found("[b") == {"a[b]"}
+    assert found("%") == {"a%b"}
+    assert found("_") == {"a_b"}
+    assert found("AIN") == {"plain"}  # names are lowercase; the fragment is folded
+    assert found("a") == set(names)
