@@ -2,18 +2,19 @@
 
 One daphne serves /live from a fresh migrated SQLite file. SSE clients are raw
 asyncio sockets in CLIENT_PROCESSES separate processes (so the measuring side
-does not starve the server of the GIL); a writer process stores chat through
-`store_batch` at a fixed rate, like `manage.py ingest` in its own process on the
-default in-memory layer (the relay finds its rows by its timed read).
+does not starve the server of the GIL). Chat comes the way it does in
+production: the Twitch-protocol simulator (in this process) sends lines at a
+fixed rate over TCP on 127.0.0.1 to `manage.py ingest` in its own process, on
+the default in-memory layer (the relay finds ingest's rows by its timed read).
 
-Latency is from just before `store_batch` is called to the moment a client read
-the event off its socket (same machine, wall clock). Every client checks every
-message it should get: lost = expected - unique received, duplicates and
-out-of-order ids are counted, not sampled. Latency is sampled: connection k keeps
-the times of ids with id % SAMPLE == k % SAMPLE.
+Latency is from the line leaving the IRC server (its tmi-sent-ts, in ms) to the
+moment a client read the event off its socket (same machine, wall clock). Every
+client checks every message it should get: lost = expected - unique received,
+duplicates and out-of-order ids are counted, not sampled. Latency is sampled:
+connection k keeps the times of ids with id % SAMPLE == k % SAMPLE.
 
-Run as a module, it is a worker: `python -m tests.benchmarks.test_live client ...`
-or `... writer ...` (see `main`).
+Run as a module, it is a client worker: `python -m tests.benchmarks.test_live
+client PORT COUNT VIEW OFFSET` (see `main`).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import json
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -168,46 +169,51 @@ async def _client(port: int, count: int, view: str, offset: int) -> None:
     print(json.dumps(report), flush=True)
 
 
-def _writer(rate: int, seconds: float, out: str) -> None:
-    """Store `rate` messages a second for `seconds` in batches every 20 ms (an
-    ingest batcher under load); write {id: time before store_batch} to `out`."""
-    import django
+def ingest_chat(db_url: str, rate: int, seconds: float, times_path: Path, rows, **env) -> dict:
+    """`rate` chat lines a second for `seconds` from the chat simulator (in this
+    process) over TCP to `manage.py ingest` (its own process, default batching),
+    as in production. Waits until every line is stored, then writes
+    {messages.id: the line's send time (its tmi-sent-ts)} to `times_path`.
+    `rows` is test_ingest's (rows_after, close) pair for the database."""
+    from tests.benchmarks.test_ingest import CHANNELS, cpu_seconds
+    from tests.ingest.twitch_server import ThreadedTwitchServer, manage
 
-    django.setup()
-    from messages_app.chatgen import ChatGenerator
-    from messages_app.writes import store_batch
-
-    tick = 0.02
-    per_batch = max(1, round(rate * tick))
-    start = datetime.now(UTC)
-    gen = ChatGenerator(10, 2_000, seed=time.time_ns()).records(
-        int(rate * seconds) + per_batch, start, start + timedelta(seconds=seconds)
-    )
+    rows_after, close = rows
+    count = int(rate * seconds)
+    cursor = max((id_ for id_, _sent in rows_after(0)), default=0)
+    server = ThreadedTwitchServer(rate=rate, limit=count)
+    channels = [arg for name in CHANNELS for arg in ("--channel", name)]
+    proc = manage(db_url, "ingest", "--irc-url", server.url, *channels, env=env)
     times: dict[int, float] = {}
-    began = time.monotonic()
-    batches = int(seconds / tick)
-    for n in range(batches):
-        target = began + n * tick
-        delay = target - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        records = [next(gen) for _ in range(per_batch)]
-        started = time.time()
-        result = store_batch(records)
-        if result.first_id is not None:
-            for id_ in range(result.first_id, result.last_id + 1):
-                times[id_] = started
-    Path(out).write_text(json.dumps(times))
-    lo, hi = min(times), max(times)
-    print(json.dumps({"lo": lo, "hi": hi, "seconds": time.monotonic() - began}), flush=True)
+    cpu: list[float] = []
+    began = 0.0
+    try:
+        deadline = time.monotonic() + seconds + 60
+        while len(times) < count and time.monotonic() < deadline and proc.poll() is None:
+            for id_, sent in rows_after(cursor):
+                times[id_], cursor = sent, id_
+            if times and not cpu:
+                cpu.append(cpu_seconds(proc.pid))
+                began = time.monotonic()
+            time.sleep(0.1)
+        cpu.append(cpu_seconds(proc.pid))
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        close()
+        server.close()
+    assert f"stored {count} messages, 0 duplicates, skipped 0" in out, out + err[-2000:]
+    times_path.write_text(json.dumps(times))
+    # The ingest process's CPU while chat flowed, in % of one core.
+    ingest_cpu = (cpu[-1] - cpu[0]) / (time.monotonic() - began) * 100
+    return {"lo": min(times), "hi": max(times), "ingest_cpu": ingest_cpu}
 
 
 def main(argv: list[str]) -> None:
     if argv[0] == "client":
         port, count, view, offset = int(argv[1]), int(argv[2]), argv[3], int(argv[4])
         asyncio.run(_client(port, count, view, offset))
-    elif argv[0] == "writer":
-        _writer(int(argv[1]), float(argv[2]), argv[3])
 
 
 # -- the benchmark ---------------------------------------------------------------
@@ -349,6 +355,12 @@ def bench_db(tmp_path_factory) -> str:
     return url
 
 
+def _sqlite_rows(db_url: str):
+    from tests.benchmarks.test_ingest import sqlite_rows
+
+    return sqlite_rows(db_url.removeprefix("sqlite:///"))
+
+
 RESULTS: dict[str, str] = {}
 
 
@@ -366,12 +378,7 @@ def test_live_latency(bench_db, tmp_path, perf_report):
             cpu0, t0 = daphne.cpu_seconds(), time.monotonic()
             clients0 = sum(_cpu_seconds(p.pid) for p in procs)
             times = tmp_path / f"times-{clients}-{rate}.json"
-            writer = subprocess.run(
-                [sys.executable, "-m", "tests.benchmarks.test_live", "writer", str(rate),
-                 str(SECONDS), str(times)],
-                cwd=ROOT, env=_env(bench_db), capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            span = json.loads(writer.stdout.strip().splitlines()[-1])
+            span = ingest_chat(bench_db, rate, SECONDS, times, _sqlite_rows(bench_db))
             _drain(procs, span["hi"], DRAIN_SECONDS)
             cpu = (daphne.cpu_seconds() - cpu0) / (time.monotonic() - t0) * 100
             client_cpu = sum(_cpu_seconds(p.pid) for p in procs) - clients0
@@ -385,7 +392,7 @@ def test_live_latency(bench_db, tmp_path, perf_report):
                 f"| {clients:,} | {rate:,} | {sent:,} | {p50:.0f} | {p95:.0f} | {p99:.0f} | "
                 f"{max(lat) * 1000 if lat else float('nan'):.0f} | {result['lost']:,} | "
                 f"{result['late']:,} | {result['dups']:,} | {result['cut']:,} | {cpu:.0f}% | "
-                f"{client_cpu:.0f}% |"
+                f"{client_cpu:.0f}% | {span['ingest_cpu']:.0f}% |"
             )
             print(rows[-1], file=sys.stderr)
             if result["lost"] or result["dups"]:
@@ -401,22 +408,23 @@ def test_live_latency(bench_db, tmp_path, perf_report):
     finally:
         daphne.stop()
     body = (
-        "Write (just before `store_batch`, in a separate writer process, batches every\n"
-        "20 ms) to the event read off the socket by raw asyncio SSE clients\n"
-        f"(`/live?view=messages`, {CLIENT_PROCESSES} client processes), {SECONDS} s per row,\n"
-        "one daphne process, SQLite, in-memory channel layer (so the relay finds the\n"
-        "writer's rows by its 10 ms change probe). Latency in ms, sampled on 1 in\n"
+        "From the chat line leaving the local IRC server (the simulator; its\n"
+        "`tmi-sent-ts`) over TCP to `manage.py ingest` in its own process (default\n"
+        "batching), through SQLite, to the event read off the socket by raw asyncio SSE\n"
+        f"clients (`/live?view=messages`, {CLIENT_PROCESSES} client processes), {SECONDS} s\n"
+        "per row, one daphne process, in-memory channel layer (so the relay finds\n"
+        "ingest's rows by its 10 ms change probe). Latency in ms, sampled on 1 in\n"
         f'{SAMPLE} messages per client. Every message of every client is checked: "lost"\n'
         'are ids skipped on a stream (a gap), "not arrived" are messages a client had\n'
-        f"not received {DRAIN_SECONDS} s after the writer stopped (late, or on a client the\n"
+        f"not received {DRAIN_SECONDS} s after the last was stored (late, or on a client the\n"
         "server cut off for falling behind, which a real client would resume by cursor).\n"
-        "CPU: % of one core, daphne's and the client processes' together. Machine load\n"
+        "CPU: % of one core; the client processes' together. Machine load\n"
         "average during the rows:\n"
         f"{', '.join(f'{x:.1f}' for x in loads)} on {os.cpu_count()} CPUs (above the CPU count,\n"
-        "every process, daphne and the clients included, waits for a core).\n\n"
+        "every process, daphne, ingest and the clients included, waits for a core).\n\n"
         "| clients | msg/s | messages | p50 | p95 | p99 | max | lost | not arrived | duplicates "
-        "| cut off | daphne CPU | clients CPU |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| cut off | daphne CPU | clients CPU | ingest CPU |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         + "\n".join(rows)
         + "\n\n"
         f"Target: p95 <= {TARGET_P95_MS} ms at 1,000 msg/s with 1,000 clients, nothing lost "
