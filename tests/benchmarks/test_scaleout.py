@@ -7,9 +7,9 @@ PostgreSQL database per run, a flushed Redis database number):
 - ingest: the chat simulator -> TCP -> `manage.py ingest` with
   DATABASE_URL=postgres://... and REDIS_URL set (every stored batch wakes the
   relays through channels_redis), as in test_ingest.py;
-- live latency: a writer process storing chat through `store_batch` (REDIS_URL
-  set) -> two daphne processes, each woken through Redis -> SSE clients split
-  evenly between them, as in test_live.py.
+- live latency: the simulator -> TCP -> `manage.py ingest` (REDIS_URL set) ->
+  two daphne processes, each woken through Redis -> SSE clients split evenly
+  between them, as in test_live.py.
 
 Both need PostgreSQL and Redis; without them the benchmark is skipped with the
 reason (`make bench` runs on a development machine, not in CI).
@@ -17,7 +17,6 @@ reason (`make bench` runs on a development machine, not in CI).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -111,13 +110,9 @@ def _live_row(url: str, redis_url: str, webs, clients: int, rate: int, tmp) -> s
     cpu0 = [web.cpu_seconds() for web in webs]
     t0 = time.monotonic()
     times = tmp / f"times-{clients}-{rate}.json"
-    writer = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.test_live", "writer", str(rate),
-         str(test_live.SECONDS), str(times)],
-        cwd=test_live.ROOT, env=test_live._env(url, REDIS_URL=redis_url),
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    span = json.loads(writer.stdout.strip().splitlines()[-1])
+    span = test_live.ingest_chat(
+        url, rate, test_live.SECONDS, times, _postgres_rows(url), REDIS_URL=redis_url
+    )
     test_live._drain(procs, span["hi"], test_live.DRAIN_SECONDS)
     elapsed = time.monotonic() - t0
     cpu = [(web.cpu_seconds() - c) / elapsed * 100 for web, c in zip(webs, cpu0, strict=True)]
@@ -127,7 +122,8 @@ def _live_row(url: str, redis_url: str, webs, clients: int, rate: int, tmp) -> s
     row = (
         f"| {clients:,} | {rate:,} | {span['hi'] - span['lo'] + 1:,} | {p50:.0f} | {p95:.0f} | "
         f"{p99:.0f} | {max(lat) * 1000:.0f} | {result['lost']:,} | {result['late']:,} | "
-        f"{result['dups']:,} | {result['cut']:,} | {' + '.join(f'{c:.0f}%' for c in cpu)} |"
+        f"{result['dups']:,} | {result['cut']:,} | {' + '.join(f'{c:.0f}%' for c in cpu)} | "
+        f"{span['ingest_cpu']:.0f}% |"
     )
     print(row, file=sys.stderr)
     assert not result["lost"] and not result["dups"], row  # correctness, however busy
@@ -167,11 +163,11 @@ offered load above capacity.
 ### Live latency: two daphne processes sharing Redis
 
 As "Live updates" above, with the clients split evenly between {WEBS} daphne
-processes; the writer's commits reach both relays through channels_redis (one
+processes; ingest's commits reach both relays through channels_redis (one
 group message per batch, never per client). Latency in ms; CPU per web process.
 
-| clients | msg/s | messages | p50 | p95 | p99 | max | lost | not arrived | duplicates | cut off | daphne CPU |
-|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| clients | msg/s | messages | p50 | p95 | p99 | max | lost | not arrived | duplicates | cut off | daphne CPU | ingest CPU |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {newline.join(live_rows)}
 """  # noqa: E501
     perf_report("scaleout", "Scale-out: PostgreSQL + Redis, two web processes", body)
