@@ -1,8 +1,9 @@
 """Live updates: latency under load, and idle connections one daphne process holds.
 
-One daphne serves /live from a fresh migrated SQLite file. SSE clients are raw
-asyncio sockets in CLIENT_PROCESSES separate processes (so the measuring side
-does not starve the server of the GIL). Chat comes the way it does in
+One daphne serves /live from a fresh migrated SQLite file. The SSE clients are
+sse_client.c (one epoll loop over raw sockets, in CLIENT_PROCESSES processes,
+compiled with gcc on first use): the measuring side shares the machine with
+the server it measures, so it must cost as little CPU as it can. Chat comes the way it does in
 production: the Twitch-protocol simulator (in this process) sends lines at a
 fixed rate over TCP on 127.0.0.1 to `manage.py ingest` in its own process, on
 the default in-memory layer (the relay finds ingest's rows by its timed read).
@@ -12,21 +13,18 @@ moment a client read the event off its socket (same machine, wall clock). Every
 client checks every message it should get: lost = expected - unique received,
 duplicates and out-of-order ids are counted, not sampled. Latency is sampled:
 connection k keeps the times of ids with id % SAMPLE == k % SAMPLE.
-
-Run as a module, it is a client worker: `python -m tests.benchmarks.test_live
-client PORT COUNT VIEW OFFSET` (see `main`).
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import json
 import os
-import re
 import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +34,11 @@ ROOT = Path(__file__).resolve().parents[2]
 CLIENT_PROCESSES = 2
 SAMPLE = 10
 SCENARIOS = [(100, 100), (100, 1_000), (1_000, 100), (1_000, 1_000)]  # (clients, msg/s)
+if os.environ.get("BENCH_LIVE_SCENARIOS"):  # e.g. "1000x1000,100x100": only these rows
+    SCENARIOS = [
+        tuple(int(n) for n in row.split("x"))
+        for row in os.environ["BENCH_LIVE_SCENARIOS"].split(",")
+    ]
 SECONDS = 6  # writing time per scenario
 DRAIN_SECONDS = 30  # after writing: time for the last events to arrive
 IDLE_CONNECTIONS = 10_000
@@ -43,130 +46,7 @@ IDLE_SECONDS = 30  # longer than one keep-alive period (25 s): its round is incl
 TARGET_P95_MS = 100
 TARGET_KB_PER_CONNECTION = 25
 TARGET_IDLE_CPU = 5.0
-EVENT_PREFIX = b"event: message\nid: "
-EVENT_ID = re.compile(rb"event: message\nid: [^:\n]+:(\d+)\n")
-
-
-# -- workers (run in their own processes) --------------------------------------
-
-
-async def _client(port: int, count: int, view: str, offset: int) -> None:
-    """Open `count` streams; print `ready`; on `stop LO HI TIMES` report and exit."""
-    results: list[dict] = [
-        {"n": 0, "dups": 0, "gaps": 0, "last": 0, "samples": []} for _ in range(count)
-    ]
-    connected = 0
-    all_connected = asyncio.Event()
-    request = f"GET /live?view={view} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode()
-    gate = asyncio.Semaphore(200)  # connects in flight: stay under the listen backlog
-
-    async def reader(index: int) -> None:
-        nonlocal connected
-        state = results[index]
-        state["mod"] = (offset + index) % SAMPLE
-        async with gate:
-            for _attempt in range(5):
-                try:
-                    r, w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
-                    break
-                except OSError:
-                    await asyncio.sleep(0.5)
-            else:
-                state["error"] = "connect failed"
-                connected += 1
-                return
-            w.write(request)
-            buffer = b""
-            while b"\n\n" not in buffer.partition(b"\r\n\r\n")[2]:
-                data = await r.read(65536)
-                if not data:
-                    state["error"] = buffer[:200].decode(errors="replace")
-                    connected += 1
-                    if connected == count:
-                        all_connected.set()
-                    return
-                buffer += data
-        connected += 1
-        if connected == count:
-            all_connected.set()
-        carry = b""
-        reads = state["samples"]
-        last = 0
-        while True:
-            data = await r.read(1 << 22)
-            if not data:
-                break
-            now = time.time()
-            data = carry + data
-            cut = data.rfind(b"\n\n") + 2
-            if cut == 1:  # no complete event yet
-                carry = data
-                continue
-            carry = data[cut:]
-            # Cheap on purpose (the clients must not starve the server): ids are
-            # contiguous on this stream, so first id, last id and the number of
-            # events prove a read complete; only an anomaly is parsed in full.
-            first_match = EVENT_ID.search(data, 0, cut)
-            if first_match is None:
-                continue
-            last_match = EVENT_ID.match(data, data.rfind(EVENT_PREFIX, 0, cut))
-            first, final = int(first_match.group(1)), int(last_match.group(1))
-            n = data.count(EVENT_PREFIX, 0, cut)
-            if first > last and final - first + 1 == n:
-                if last and first > last + 1:
-                    state["gaps"] += first - last - 1  # skipped ids: truly lost
-                state["n"] += n
-                last = final
-            else:
-                for match in EVENT_ID.finditer(data, 0, cut):
-                    id_ = int(match.group(1))
-                    if id_ <= last:
-                        state["dups"] += 1
-                        continue
-                    if last and id_ > last + 1:
-                        state["gaps"] += id_ - last - 1
-                    last = id_
-                    state["n"] += 1
-            reads.append((first, final, now))
-            state["last"] = last
-        state["closed"] = True  # the server ended it (a backpressure cut-off)
-
-    tasks = [asyncio.create_task(reader(i)) for i in range(count)]
-    await all_connected.wait()
-    errors = sum(1 for s in results if "error" in s)
-    print(f"ready {count - errors} {errors}", flush=True)
-    loop = asyncio.get_running_loop()
-    line = await loop.run_in_executor(None, sys.stdin.readline)
-    if line.startswith("wait"):  # wait HI SECONDS: until every stream has HI or ended
-        _, target, seconds = line.split()
-        deadline = time.monotonic() + float(seconds)
-        while time.monotonic() < deadline and any(
-            s["last"] < int(target) and not s.get("closed") for s in results
-        ):
-            await asyncio.sleep(0.1)
-        print("drained", flush=True)
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-    _, lo, hi, times_path = line.split()
-    lo, hi = int(lo), int(hi)
-    for task in tasks:
-        task.cancel()
-    times = json.loads(Path(times_path).read_text()) if times_path != "-" else {}
-    starts = {int(k): v for k, v in times.items()}
-    latencies, lost, late, dups, cut = [], 0, 0, 0, 0
-    for state in results:
-        if "error" in state:
-            continue
-        cut += bool(state.get("closed"))
-        lost += state["gaps"]
-        # Not received by the stop: cut off, or still on the way (late).
-        late += max(0, (hi - lo + 1) - state["n"] - state["gaps"]) if hi >= lo else 0
-        dups += state["dups"]
-        mod = state["mod"]
-        for first, final, now in state["samples"]:
-            start = first + (mod - first) % SAMPLE
-            latencies += [now - starts[i] for i in range(start, final + 1, SAMPLE) if i in starts]
-    report = {"lost": lost, "late": late, "dups": dups, "cut": cut, "latencies": latencies}
-    print(json.dumps(report), flush=True)
+CLIENT_SOURCE = Path(__file__).with_name("sse_client.c")
 
 
 def ingest_chat(db_url: str, rate: int, seconds: float, times_path: Path, rows, **env) -> dict:
@@ -208,12 +88,6 @@ def ingest_chat(db_url: str, rate: int, seconds: float, times_path: Path, rows, 
     # The ingest process's CPU while chat flowed, in % of one core.
     ingest_cpu = (cpu[-1] - cpu[0]) / (time.monotonic() - began) * 100
     return {"lo": min(times), "hi": max(times), "ingest_cpu": ingest_cpu}
-
-
-def main(argv: list[str]) -> None:
-    if argv[0] == "client":
-        port, count, view, offset = int(argv[1]), int(argv[2]), argv[3], int(argv[4])
-        asyncio.run(_client(port, count, view, offset))
 
 
 # -- the benchmark ---------------------------------------------------------------
@@ -286,21 +160,27 @@ class Daphne:
             self.process.kill()
 
 
+def _client_binary() -> Path:
+    """sse_client.c, compiled once per version of its source."""
+    source = CLIENT_SOURCE.read_bytes()
+    binary = (
+        Path(tempfile.gettempdir()) / f"goknut-sse-client-{hashlib.sha1(source).hexdigest()[:12]}"
+    )
+    if not binary.exists():
+        built = binary.with_name(f"{binary.name}.{os.getpid()}")  # parallel workers
+        subprocess.run(["gcc", "-O2", "-o", str(built), str(CLIENT_SOURCE)], check=True)
+        built.replace(binary)
+    return binary
+
+
 def _clients(port: int, total: int, view: str = "messages") -> list[subprocess.Popen]:
+    """`total` streams of `view`, split between CLIENT_PROCESSES client processes;
+    returns once every stream is open."""
     share = total // CLIENT_PROCESSES
+    binary = _client_binary()
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.benchmarks.test_live",
-                "client",
-                str(port),
-                str(share),
-                view,
-                str(i * share),
-            ],
-            cwd=ROOT,
+            [str(binary), str(port), str(share), view],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -308,7 +188,8 @@ def _clients(port: int, total: int, view: str = "messages") -> list[subprocess.P
         )
         for i in range(CLIENT_PROCESSES)
     ]
-    for proc in procs:
+    for i, proc in enumerate(procs):
+        proc.offset = i * share  # streams of different processes sample different ids
         ready = proc.stdout.readline().split()
         assert ready and ready[0] == "ready", f"client failed: {ready}"
         assert ready[2] == "0", f"{ready[2]} client connections failed"
@@ -325,16 +206,39 @@ def _drain(procs: list[subprocess.Popen], hi: int, seconds: float) -> None:
 
 
 def _finish(procs: list[subprocess.Popen], lo: int, hi: int, times: str) -> dict:
-    for proc in procs:
-        proc.stdin.write(f"stop {lo} {hi} {times}\n")
-        proc.stdin.flush()
+    """Stop the clients; lost, not arrived, duplicated and cut-off counts over
+    every stream, and the latencies of the sampled ids (`times`: {id: sent})."""
+    starts = (
+        {int(k): v for k, v in json.loads(Path(times).read_text()).items()} if times != "-" else {}
+    )
     totals = {"lost": 0, "late": 0, "dups": 0, "cut": 0, "latencies": []}
     for proc in procs:
-        report = json.loads(proc.stdout.readline())
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+        streams = json.loads(proc.stdout.readline())["streams"]
         proc.wait(30)
-        for key in totals:
-            totals[key] += report[key]
+        for index, stream in enumerate(streams):
+            _count(stream, (proc.offset + index) % SAMPLE, lo, hi, starts, totals)
     return totals
+
+
+def _count(
+    stream: dict, mod: int, lo: int, hi: int, starts: dict[int, float], totals: dict
+) -> None:
+    """Add one stream's figures; it samples the latency of ids with id % SAMPLE == mod."""
+    if "error" in stream:
+        return
+    totals["cut"] += stream["closed"]
+    totals["lost"] += stream["gaps"]
+    # Not received by the stop: cut off, or still on the way (late).
+    if hi >= lo:
+        totals["late"] += max(0, (hi - lo + 1) - stream["n"] - stream["gaps"])
+    totals["dups"] += stream["dups"]
+    for first, final, read_at in stream["reads"]:
+        start = first + (mod - first) % SAMPLE
+        totals["latencies"] += [
+            read_at - starts[i] for i in range(start, final + 1, SAMPLE) if i in starts
+        ]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -478,7 +382,3 @@ def _report(perf_report) -> None:
         if key in RESULTS
     )
     perf_report("live", "Live updates (/live)", body)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
