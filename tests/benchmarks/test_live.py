@@ -314,10 +314,11 @@ def test_live_latency(bench_db, tmp_path, perf_report):
     body = (
         "From the chat line leaving the local IRC server (the simulator; its\n"
         "`tmi-sent-ts`) over TCP to `manage.py ingest` in its own process (default\n"
-        "batching), through SQLite, to the event read off the socket by raw asyncio SSE\n"
-        f"clients (`/live?view=messages`, {CLIENT_PROCESSES} client processes), {SECONDS} s\n"
-        "per row, one daphne process, in-memory channel layer (so the relay finds\n"
-        "ingest's rows by its 10 ms change probe). Latency in ms, sampled on 1 in\n"
+        "batching), through SQLite, to the event read off the socket by the SSE clients\n"
+        f"(`/live?view=messages`; tests/benchmarks/sse_client.c, {CLIENT_PROCESSES} processes of\n"
+        f"one epoll loop each), {SECONDS} s per row, one daphne process, in-memory channel layer\n"
+        "(so the relay finds ingest's rows by its 10 ms change probe). Latency in ms,\n"
+        "sampled on 1 in\n"
         f'{SAMPLE} messages per client. Every message of every client is checked: "lost"\n'
         'are ids skipped on a stream (a gap), "not arrived" are messages a client had\n'
         f"not received {DRAIN_SECONDS} s after the last was stored (late, or on a client the\n"
