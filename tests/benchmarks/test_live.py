@@ -47,6 +47,7 @@ TARGET_P95_MS = 100
 TARGET_KB_PER_CONNECTION = 25
 TARGET_IDLE_CPU = 5.0
 CLIENT_SOURCE = Path(__file__).with_name("sse_client.c")
+SERVER = os.environ.get("BENCH_LIVE_SERVER", "daphne")  # or uvicorn, to compare
 
 
 def ingest_chat(db_url: str, rate: int, seconds: float, times_path: Path, rows, **env) -> dict:
@@ -124,9 +125,22 @@ class Daphne:
 
         self.port = _free_port()
         self.log = tmp / f"daphne-{self.port}.log"
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        if SERVER == "uvicorn":  # for a comparison only: `pip install uvicorn[standard]`
+            command = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "goknut.asgi:application"],
+            [*command, "goknut.asgi:application"],
             cwd=ROOT, env=_env(db_url, SSE_MAX_CONNECTIONS="20000", **env),
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT, preexec_fn=_raise_nofile,
         )  # fmt: skip
@@ -316,9 +330,9 @@ def test_live_latency(bench_db, tmp_path, perf_report):
         "`tmi-sent-ts`) over TCP to `manage.py ingest` in its own process (default\n"
         "batching), through SQLite, to the event read off the socket by the SSE clients\n"
         f"(`/live?view=messages`; tests/benchmarks/sse_client.c, {CLIENT_PROCESSES} processes of\n"
-        f"one epoll loop each), {SECONDS} s per row, one daphne process, in-memory channel layer\n"
-        "(so the relay finds ingest's rows by its 10 ms change probe). Latency in ms,\n"
-        "sampled on 1 in\n"
+        f"one epoll loop each), {SECONDS} s per row, one {SERVER} process, in-memory\n"
+        "channel layer (so the relay finds ingest's rows by its 10 ms change probe).\n"
+        "Latency in ms, sampled on 1 in\n"
         f'{SAMPLE} messages per client. Every message of every client is checked: "lost"\n'
         'are ids skipped on a stream (a gap), "not arrived" are messages a client had\n'
         f"not received {DRAIN_SECONDS} s after the last was stored (late, or on a client the\n"
@@ -326,9 +340,9 @@ def test_live_latency(bench_db, tmp_path, perf_report):
         "CPU: % of one core; the client processes' together. Machine load\n"
         "average during the rows:\n"
         f"{', '.join(f'{x:.1f}' for x in loads)} on {os.cpu_count()} CPUs (above the CPU count,\n"
-        "every process, daphne, ingest and the clients included, waits for a core).\n\n"
+        f"every process, {SERVER}, ingest and the clients included, waits for a core).\n\n"
         "| clients | msg/s | messages | p50 | p95 | p99 | max | lost | not arrived | duplicates "
-        "| cut off | daphne CPU | clients CPU | ingest CPU |\n"
+        f"| cut off | {SERVER} CPU | clients CPU | ingest CPU |\n"
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         + "\n".join(rows)
         + "\n\n"
@@ -362,9 +376,9 @@ def test_live_idle_connections(bench_db, tmp_path, perf_report):
     per_conn = (after - before) / IDLE_CONNECTIONS
     ok = per_conn <= TARGET_KB_PER_CONNECTION and cpu < TARGET_IDLE_CPU
     body = (
-        f"{IDLE_CONNECTIONS:,} idle `/live?view=home` streams to one daphne process\n"
+        f"{IDLE_CONNECTIONS:,} idle `/live?view=home` streams to one {SERVER} process\n"
         f"(clients in {CLIENT_PROCESSES} processes, connected in {connect_seconds:.1f} s).\n\n"
-        "| connections | RSS before | RSS after | per connection | daphne CPU idle "
+        f"| connections | RSS before | RSS after | per connection | {SERVER} CPU idle "
         f"({IDLE_SECONDS} s) |\n|---:|---:|---:|---:|---:|\n"
         f"| {IDLE_CONNECTIONS:,} | {before / 1024:.0f} MiB | {after / 1024:.0f} MiB | "
         f"{per_conn:.1f} KB | {cpu:.1f}% |\n\n"
