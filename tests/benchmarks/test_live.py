@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -182,7 +183,11 @@ def _client_binary() -> Path:
     )
     if not binary.exists():
         built = binary.with_name(f"{binary.name}.{os.getpid()}")  # parallel workers
-        subprocess.run(["gcc", "-O2", "-o", str(built), str(CLIENT_SOURCE)], check=True)
+        if shutil.which("gcc") is None:
+            raise RuntimeError(
+                f"gcc is needed to build the benchmark's SSE client, {CLIENT_SOURCE}"
+            )
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", str(built), str(CLIENT_SOURCE)], check=True)
         built.replace(binary)
     return binary
 
