@@ -3,10 +3,11 @@
 One daphne serves /live from a fresh migrated SQLite file. The SSE clients are
 sse_client.c (one epoll loop over raw sockets, in CLIENT_PROCESSES processes,
 compiled with gcc on first use): the measuring side shares the machine with
-the server it measures, so it must cost as little CPU as it can. Chat comes the way it does in
-production: the Twitch-protocol simulator (in this process) sends lines at a
-fixed rate over TCP on 127.0.0.1 to `manage.py ingest` in its own process, on
-the default in-memory layer (the relay finds ingest's rows by its timed read).
+the server it measures, so it must cost as little CPU as it can. Chat comes
+the way it does in production: the Twitch-protocol simulator (in this process)
+sends lines at a fixed rate over TCP on 127.0.0.1 to `manage.py ingest` in its
+own process, on the default in-memory layer (the relay finds ingest's rows by
+its timed read).
 
 Latency is from the line leaving the IRC server (its tmi-sent-ts, in ms) to the
 moment a client read the event off its socket (same machine, wall clock). Every
@@ -79,6 +80,7 @@ def ingest_chat(db_url: str, rate: int, seconds: float, times_path: Path, rows, 
                 began = time.monotonic()
             time.sleep(0.1)
         cpu.append(cpu_seconds(proc.pid))
+        ended = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -88,7 +90,7 @@ def ingest_chat(db_url: str, rate: int, seconds: float, times_path: Path, rows, 
     assert f"stored {count} messages, 0 duplicates, skipped 0" in out, out + err[-2000:]
     times_path.write_text(json.dumps(times))
     # The ingest process's CPU while chat flowed, in % of one core.
-    ingest_cpu = (cpu[-1] - cpu[0]) / (time.monotonic() - began) * 100
+    ingest_cpu = (cpu[-1] - cpu[0]) / (ended - began) * 100
     return {"lo": min(times), "hi": max(times), "ingest_cpu": ingest_cpu}
 
 
