@@ -516,19 +516,22 @@ def user_page(request: HttpRequest) -> tuple[UserListForm, list[ChatUser], str |
 def most_active_matching(qs, fragment: str, limit: int) -> list[ChatUser]:
     """The most active users of qs whose name contains fragment.
 
-    `LIKE '%x%'` cannot use an index. Walking the activity index and testing
-    each name is fast for a common fragment but reads every user (about 50 ms
-    per 50,000) for a rare one; scanning the covering username index and
-    sorting the matches is the reverse. So test the most active USERS_SCAN
-    first: if they hold a full page, that page is exact (every user beyond
-    them ranks lower); otherwise the matches are few and the scan is cheap.
+    Walking the activity index and testing each name is fast for a common
+    fragment but reads every user for a rare one; finding the matches in the
+    trigram name index (ChatUserQuerySet.name_contains_indexed) and sorting them is
+    the reverse. So test the most active USERS_SCAN first: if they hold a full
+    page, that page is exact (every user beyond them ranks lower); otherwise
+    the matches are few and the index finds them.
     """
-    head = qs.filter(id__in=qs.values("id")[:USERS_SCAN]).name_contains(fragment)
-    users = list(head[:limit])
+    edge = qs.values_list("total_messages", flat=True)[USERS_SCAN - 1 : USERS_SCAN]
+    if not edge:  # fewer users than that: the walk reads them all anyway
+        return list(qs.name_contains(fragment)[:limit])
+    # Everyone at least as active as the USERS_SCAN-th: a prefix of qs's order.
+    head = qs.filter(total_messages__gte=edge[0])
+    users = list(head.name_contains(fragment)[:limit])
     if len(users) == limit:
         return users
-    matches = ChatUser.objects.name_contains(fragment).values("id")
-    return list(qs.filter(id__in=matches)[:limit])
+    return list(qs.name_contains_indexed(fragment)[:limit])
 
 
 @require_GET

@@ -69,3 +69,30 @@ def test_it_finds_users_by_a_literal_fragment_of_their_name():
     assert found("_") == {"a_b"}
     assert found("AIN") == {"plain"}  # names are lowercase; the fragment is folded
     assert found("a") == set(names)
+
+
+@pytest.mark.django_db
+def test_the_name_index_finds_what_the_scan_finds_and_follows_changes():
+    for name in ["wolfpack", "lonewolf", "wolf_", "w0lf", "cat", "bobcat", "ab", "a*b"]:
+        ChatUserFactory(username=name)
+
+    def both(fragment: str) -> set[str]:
+        scan = ChatUser.objects.name_contains(fragment).values_list("username", flat=True)
+        indexed = ChatUser.objects.name_contains_indexed(fragment).values_list(
+            "username", flat=True
+        )
+        assert set(indexed) == set(scan), fragment
+        return set(indexed)
+
+    assert both("wolf") == {"wolfpack", "lonewolf", "wolf_"}
+    assert both("WOLF") == {"wolfpack", "lonewolf", "wolf_"}
+    assert both("f_") == {"wolf_"}  # two characters: too short for trigrams, scanned
+    assert both("cat") == {"cat", "bobcat"}
+    assert both("*") == {"a*b"}  # not a login character: scanned
+    assert both("zzz") == set()
+
+    ChatUser.objects.filter(username="lonewolf").delete()
+    ChatUser.objects.filter(username="cat").update(username="wolfcat")
+    ChatUserFactory(username="wolfgang")
+    assert both("wolf") == {"wolfpack", "wolf_", "wolfcat", "wolfgang"}
+    assert both("cat") == {"wolfcat", "bobcat"}
