@@ -87,6 +87,7 @@ def test_the_name_index_finds_what_the_scan_finds_and_follows_changes():
     assert both("wolf") == {"wolfpack", "lonewolf", "wolf_"}
     assert both("WOLF") == {"wolfpack", "lonewolf", "wolf_"}
     assert both("f_") == {"wolf_"}  # two characters: too short for trigrams, scanned
+    assert both("lf_") == {"wolf_"}  # `_` is a literal, not LIKE's wildcard
     assert both("cat") == {"cat", "bobcat"}
     assert both("*") == {"a*b"}  # not a login character: scanned
     assert both("zzz") == set()
