@@ -50,6 +50,9 @@ PONG_TIMEOUT_S = 10.0
 RECONNECT_BASE_S = 1.0
 RECONNECT_MAX_S = 60.0
 STABLE_AFTER_S = 60.0  # a connection that lived this long resets the backoff
+# On stop, how long to read on while waiting for the PONG that follows every
+# line the server sent before it (see _drain).
+DRAIN_TIMEOUT_S = 5.0
 # Twitch's answers to a bad PASS, sent as NOTICE * before closing.
 AUTH_FAILURES = ("Login authentication failed", "Improperly formatted auth", "Login unsuccessful")
 
@@ -94,6 +97,7 @@ class TwitchClient:
         join_limit: int = JOIN_LIMIT,
         join_window: float = JOIN_WINDOW_S,
         tls_context: ssl.SSLContext | None = None,
+        drain_timeout: float = DRAIN_TIMEOUT_S,
     ) -> None:
         self.host, self.port, self.tls = parse_irc_url(url)
         self.tls_context = tls_context  # None: the system's CAs, hostname checked
@@ -108,6 +112,9 @@ class TwitchClient:
         self.pong_timeout = pong_timeout
         self.join_limit = join_limit
         self.join_window = join_window
+        self.drain_timeout = drain_timeout
+        self._drain_token = ""  # the payload of the PING sent on stop (see _drain)
+        self._drained = False
         self.channels: set[str] = set()  # wanted
         self.joined: set[str] = set()  # JOIN sent on the current connection
         self.logged_in = False
@@ -200,8 +207,7 @@ class TwitchClient:
     ) -> None:
         stopping = asyncio.ensure_future(stop.wait())
         pinged = False
-        rest = b""
-        discarding = False  # inside an oversized line, until its newline
+        lines = LineBuffer(self.stats)
         read = None
         try:
             while not stop.is_set():
@@ -211,7 +217,7 @@ class TwitchClient:
                 await asyncio.wait((read, stopping), timeout=timeout, return_when="FIRST_COMPLETED")
                 if not read.done():
                     if stop.is_set():
-                        return
+                        break
                     if pinged:
                         raise ConnectionLost("silent")
                     writer.write(b"PING :tmi.twitch.tv\r\n")
@@ -220,36 +226,79 @@ class TwitchClient:
                 data = read.result()
                 read = None
                 if not data:
+                    lines.close("cut_off")
                     raise ConnectionLost("closed")
                 pinged = False
-                lines = (rest + data).split(b"\n")
-                rest = lines.pop()
-                if discarding and lines:
-                    lines[0] = b""  # the tail of the oversized line
-                    discarding = False
-                if len(rest) > MAX_LINE_BYTES:
-                    if not discarding:
-                        self.stats.skip("oversized", f"over {MAX_LINE_BYTES} bytes", rest)
-                    rest, discarding = b"", True
-                if await self._handle_lines(lines, writer):
+                if await self._handle_lines(lines.split(data), writer):
+                    # Twitch is about to close this connection; what it sends
+                    # until then is chat like any other.
+                    await self._drain(reader, writer, lines, None)
                     raise ConnectionLost("reconnect")
+            pending, read = read, None
+            await self._drain(reader, writer, lines, pending)
         finally:
             stopping.cancel()
-            if read is not None and not read.done():
-                # Cancelling a pending read loses nothing: unread bytes stay buffered.
-                read.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await read
+            await _cancel(read)
+
+    async def _drain(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        lines: LineBuffer,
+        read: asyncio.Future | None,
+    ) -> None:
+        """Stopping (or told to reconnect): handle every line that reached us,
+        then stop reading.
+
+        Chat keeps arriving until the server hears of the stop, and whatever is
+        already in the socket or in asyncio's buffer was received. So ask for a
+        PONG and read on until it comes: the server sends it after every line it
+        had sent before. If it does not come within drain_timeout (a dead or
+        slow server), stop there and take what asyncio already holds.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.drain_timeout
+        self._drain_token, self._drained = f"drain-{random.getrandbits(32):08x}", False
+        if not writer.is_closing():
+            writer.write(f"PING :{self._drain_token}\r\n".encode())
+        try:
+            while not self._drained and (left := deadline - loop.time()) > 0:
+                read = read or asyncio.ensure_future(reader.read(READ_CHUNK))
+                await asyncio.wait((read,), timeout=left)
+                if not read.done():
+                    break
+                data, read = read.result(), None
+                if not data:
+                    break
+                await self._handle_lines(lines.split(data), writer)
+        finally:
+            await _cancel(read)  # loses nothing: unread bytes stay in asyncio's buffer
+        if not self._drained:
+            log.warning("stopping: no answer to the drain PING in %.1fs", self.drain_timeout)
+            await self._take_buffered(reader, writer, lines)
+        lines.close("cut_off")
+
+    async def _take_buffered(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lines: LineBuffer
+    ) -> None:
+        """Handle what asyncio has already read from the socket, without waiting
+        for more: the connection is about to close and those lines were received."""
+        writer.transport.pause_reading()  # nothing more from the socket...
+        reader.feed_eof()  # ...so read() returns what is buffered, then b""
+        while data := await reader.read(READ_CHUNK):
+            await self._handle_lines(lines.split(data), writer)
 
     async def _handle_lines(self, lines: list[bytes], writer: asyncio.StreamWriter) -> bool:
         """Handle a chunk of lines; True if the server asked us to reconnect."""
         now = datetime.now(UTC)
         reconnect = False
         stats = self.stats
+        received_before = stats.received
         records: list[ChatRecord] = []  # handed over per chunk, not per line
         for raw in lines:
             if not raw or raw == b"\r":
                 continue
+            stats.received += 1
             try:
                 message = parse_line(decode_line(raw.removesuffix(b"\r")))
                 command = message.command
@@ -266,7 +315,9 @@ class TwitchClient:
                 # Keep order: chat before a PING is queued before it is answered.
                 await self.on_records(records)
                 records = []
-            if command == "PING":
+            if command == "PONG" and message.params[-1:] == [self._drain_token]:
+                self._drained = True  # the rest of this chunk was received too
+            elif command == "PING":
                 # PONG must echo the PING's parameter; Twitch closes after ~10 s without.
                 payload = message.params[-1] if message.params else "tmi.twitch.tv"
                 writer.write(f"PONG :{payload}\r\n".encode())
@@ -281,13 +332,13 @@ class TwitchClient:
                 text = message.params[-1]
                 if any(failure in text for failure in AUTH_FAILURES):
                     raise LoginFailed(f"Twitch refused the login: {text}")
-                stats.not_chat += 1
-            elif command in KNOWN_COMMANDS:
-                stats.not_chat += 1
-            else:
+            elif command not in KNOWN_COMMANDS:
                 stats.skip("unknown_command", command, raw)
+                continue
+            stats.not_chat += 1
         if records:
             await self.on_records(records)
+        metrics.RECEIVED.inc(stats.received - received_before)
         return reconnect
 
     async def _follow_channels(self, writer: asyncio.StreamWriter) -> None:
@@ -327,6 +378,45 @@ class TwitchClient:
             await asyncio.sleep(
                 times[len(times) + count - self.join_limit - 1] + self.join_window - now
             )
+
+
+class LineBuffer:
+    """Splits the byte stream into lines, keeping a partial last line for the
+    next chunk; a line longer than MAX_LINE_BYTES is skipped up to its newline."""
+
+    def __init__(self, stats: IngestStats) -> None:
+        self.stats = stats
+        self.rest = b""
+        self.discarding = False  # inside an oversized line, until its newline
+
+    def split(self, data: bytes) -> list[bytes]:
+        lines = (self.rest + data).split(b"\n")
+        self.rest = lines.pop()
+        if self.discarding and lines:
+            lines[0] = b""  # the tail of the oversized line
+            self.discarding = False
+        if len(self.rest) > MAX_LINE_BYTES:
+            if not self.discarding:
+                self.stats.received += 1
+                self.stats.skip("oversized", f"over {MAX_LINE_BYTES} bytes", self.rest)
+            self.rest, self.discarding = b"", True
+        return lines
+
+    def close(self, reason: str) -> None:
+        """The stream ends: a partial line left over was received but cannot be
+        parsed (the connection closed in the middle of it)."""
+        if self.rest.strip() and not self.discarding:
+            self.stats.received += 1
+            self.stats.drop(reason)
+            log.warning("a line was cut off by the end of the stream (%d bytes)", len(self.rest))
+        self.rest, self.discarding = b"", False
+
+
+async def _cancel(read: asyncio.Future | None) -> None:
+    if read is not None and not read.done():
+        read.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await read
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -9,6 +9,13 @@ DUPLICATES = Counter(
     "goknut_ingest_duplicates", "Chat messages whose Twitch id was already stored."
 )
 SKIPPED = Counter("goknut_ingest_skipped_lines", "Lines or records skipped, by reason.", ["reason"])
+RECEIVED = Counter("goknut_ingest_lines_received", "Lines read from IRC or a replayed file.")
+DROPPED = Counter(
+    "goknut_ingest_dropped_lines",
+    "Chat lines received but never stored (database down at shutdown, rejected by the "
+    "write path, cut off by a closed connection), by reason.",
+    ["reason"],
+)
 BATCH_SIZE = Histogram(
     "goknut_ingest_batch_size",
     "Records per write-path batch.",

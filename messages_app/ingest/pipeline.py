@@ -61,10 +61,12 @@ class IngestStats:
     """
 
     def __init__(self) -> None:
+        self.received = 0  # lines read (IRC or file), whatever became of them
         self.stored = 0
         self.duplicates = 0
         self.not_chat = 0
-        self.skipped: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()  # bad input, by reason
+        self.dropped: Counter[str] = Counter()  # good lines that could not be stored
         self._last_logged: dict[str, float] = {}
         self._suppressed: Counter[str] = Counter()
 
@@ -94,15 +96,26 @@ class IngestStats:
             self.skipped["invalid_record"] += result.invalid
             metrics.SKIPPED.labels("invalid_record").inc(result.invalid)
 
+    def drop(self, reason: str, count: int = 1) -> None:
+        """Count lines that were received but will never be stored, and say why."""
+        self.dropped[reason] += count
+        metrics.DROPPED.labels(reason).inc(count)
+
     def summary(self) -> str:
-        skipped = sum(self.skipped.values())
-        text = f"stored {self.stored} messages, {self.duplicates} duplicates, skipped {skipped}"
-        if skipped:
-            reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped.items()))
-            text += f" ({reasons})"
+        """One line for the end of a run. `received` equals the sum of the rest
+        (stored, duplicates, skipped, other lines, dropped) once the queue is empty."""
+        text = f"stored {self.stored} messages, {self.duplicates} duplicates, "
+        text += "skipped " + _with_reasons(self.skipped)
         if self.not_chat:
             text += f", {self.not_chat} other lines (not chat)"
-        return text
+        return f"{text}; received {self.received} lines, dropped {_with_reasons(self.dropped)}"
+
+
+def _with_reasons(counts: Counter[str]) -> str:
+    total = sum(counts.values())
+    if not total:
+        return "0"
+    return f"{total} (" + ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) + ")"
 
 
 class Pipeline:
@@ -145,6 +158,7 @@ class Pipeline:
         self._store = store
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-db")
         self._closing = False
+        self._stopped = False  # the writer has ended: nothing more can be stored
         self._sqlite = connection.vendor == "sqlite"
         self.received = 0  # records put, stored or not
         metrics.QUEUE_DEPTH.set_function(self.depth)
@@ -161,6 +175,9 @@ class Pipeline:
         queue = self._queue
         self.received += len(records)
         while records:
+            if self._stopped:  # the writer failed: waiting for room would hang
+                self.stats.drop("writer_stopped", len(records))
+                return
             room = self.queue_size - len(queue)
             if room <= 0:
                 self._room.clear()
@@ -209,6 +226,11 @@ class Pipeline:
                     batch += self._take(self.batch_size - len(batch))
                 await self._flush(batch)
         finally:
+            self._stopped = True
+            self._room.set()
+            if queue:  # only when the writer failed: close() waits for an empty queue
+                self.stats.drop("writer_stopped", len(queue))
+                queue.clear()
             if checkpoints is not None:
                 checkpoints.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -268,8 +290,7 @@ class Pipeline:
                         log.error(
                             "database still failing at shutdown, %d lost: %s", len(batch), exc
                         )
-                        self.stats.skipped["db_unavailable"] += len(batch)
-                        metrics.SKIPPED.labels("db_unavailable").inc(len(batch))
+                        self.stats.drop("db_unavailable", len(batch))
                         return
                 log.warning(
                     "database error, retrying %d records in %.2fs: %s", len(batch), delay, exc
@@ -306,9 +327,12 @@ class Pipeline:
             except (OperationalError, InterfaceError):
                 raise
             except Exception:
-                log.exception("skipped a record the write path rejected: %r", record)
-                self.stats.skipped["write_error"] += 1
-                metrics.SKIPPED.labels("write_error").inc()
+                log.exception(
+                    "dropped a record the write path rejected (channel %s, Twitch id %s)",
+                    record.channel,
+                    record.twitch_id,
+                )
+                self.stats.drop("write_error")
                 continue
             total.stored += result.stored
             total.duplicates += result.duplicates

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from messages_app.ingest import metrics
 from messages_app.ingest.channel_sync import follow_database
 from messages_app.ingest.irc import TwitchClient
 from messages_app.ingest.parser import (
@@ -87,6 +88,8 @@ async def run_replay(stream: BinaryIO, pipeline: Pipeline, stop: asyncio.Event) 
 def _replay_record(raw: bytes, stats: IngestStats):
     if not raw.strip():
         return None
+    stats.received += 1
+    metrics.RECEIVED.inc()
     now = datetime.now(UTC)
     try:
         line = decode_line(raw)

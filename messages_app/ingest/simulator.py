@@ -132,6 +132,9 @@ class Connection:
     joined: set[str] = field(default_factory=set)
     received: list[str] = field(default_factory=list)
     sent: int = 0  # chat lines generated for it
+    # (PING payload, `sent` when the PONG was written): every chat line written
+    # before a PONG reaches the client before that PONG.
+    pongs: list[tuple[str, int]] = field(default_factory=list)
     closed: bool = False
     opened_at: float = field(default_factory=time.monotonic)
 
@@ -297,7 +300,9 @@ class TwitchServer:
                 n = conn.nick
                 conn.write([f":{n}!{n}@{n}.{HOST} PART #{channel}"])
         elif command == "PING" and self.answer_pings:
-            conn.write([f":{HOST} PONG {HOST} :{params[-1] if params else HOST}"])
+            payload = params[-1] if params else HOST
+            conn.pongs.append((payload, conn.sent))
+            conn.write([f":{HOST} PONG {HOST} :{payload}"])
         return False
 
     async def _chat(self, conn: Connection) -> None:

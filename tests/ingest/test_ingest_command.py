@@ -82,6 +82,44 @@ def test_it_stores_every_received_line_on_sigterm_with_a_full_queue(db_url, twit
     assert Channel.objects.get(name="forsen").total_messages == 1500
 
 
+def summary_count(out: str, pattern: str) -> int:
+    match = re.search(pattern, out)
+    assert match, f"no {pattern!r} in the summary: {out!r}"
+    return int(match.group(1))
+
+
+def test_it_stores_every_line_it_read_when_sigterm_comes_mid_burst(db_url):
+    """SIGTERM while the socket, asyncio's buffer and the queue all hold chat:
+    ingest stops reading only after the server's answer to its last PING, so
+    every chat line the server wrote before that answer is stored."""
+    ChannelFactory(name="forsen")
+    server = ThreadedTwitchServer(rate=5000)
+    proc = manage(
+        db_url, "ingest", "--irc-url", server.url, "--queue-size", "100", "--batch-size", "50"
+    )
+    try:
+        conn = server.wait_for_login(timeout=20)
+        server.wait_for(lambda: conn.sent >= 4000, "a burst under way", 30)
+        proc.send_signal(signal.SIGTERM)
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+        server.close()
+    assert code == 0, err[-3000:]
+    sent_before_answer = [sent for payload, sent in conn.pongs if payload.startswith("drain")]
+    assert sent_before_answer, f"ingest stopped reading without draining: {out!r}"
+    stored = Message.objects.count()
+    # Lines read in the same chunk as the answer count too: they were received.
+    assert sent_before_answer[-1] <= stored <= conn.sent
+    assert stored > 4000
+    assert summary_count(out, r"stored (\d+) messages") == stored
+    # Every line read is accounted for: stored, or counted as something else.
+    received = summary_count(out, r"received (\d+) lines")
+    other = summary_count(out, r"(\d+) other lines")
+    assert received == stored + other
+    assert "dropped 0" in out
+
+
 def test_it_replays_a_twitch_log_file(db_url):
     code, out, err = finish(manage(db_url, "ingest", "--replay", str(LOG)))
     assert code == 0, err

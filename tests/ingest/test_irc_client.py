@@ -161,6 +161,43 @@ def test_it_skips_bad_lines_counts_them_and_keeps_going(twitch_server, ingest):
     assert stats.stored == 1
 
 
+def test_it_stores_what_it_read_when_the_server_ignores_the_drain_ping(caplog):
+    """A server that never answers: the stop still takes every line asyncio read."""
+    server = ThreadedTwitchServer(answer_pings=False)
+    from tests.ingest.conftest import InProcessIngest
+
+    runner = InProcessIngest(server.url, queue_size=20, batch_size=5, drain_timeout=0.3)
+    try:
+        server.wait_for_login()
+        ChannelFactory(name="forsen")
+        lines = [
+            privmsg("forsen", f"v{n % 9}", f"line {n}", twitch_id=f"d{n}") for n in range(3000)
+        ]
+        server.send_nowait(*lines)
+        wait_until(lambda: Message.objects.count() > 100, "storing under way")
+        stats = runner.stop()
+    finally:
+        server.close()
+    assert "no answer to the drain PING" in caplog.text
+    assert stats.stored == Message.objects.count() > 100
+    assert stats.received == stats.stored + stats.not_chat
+    assert not stats.dropped
+
+
+def test_it_stores_the_lines_after_a_reconnect_request_in_the_same_read(twitch_server, ingest):
+    runner = ingest(twitch_server.url)
+    twitch_server.wait_for_login()
+    before = [privmsg("forsen", "a", f"b{n}", twitch_id=f"b{n}") for n in range(200)]
+    # More than one read's worth (256 KB) after the request: some of it is still
+    # in the socket when the client handles RECONNECT.
+    after = [privmsg("forsen", "a", f"a{n}", twitch_id=f"a{n}") for n in range(3000)]
+    twitch_server.send(*before, ":tmi.twitch.tv RECONNECT", *after)
+    twitch_server.wait_for_login(connections=2)
+    wait_until(lambda: Message.objects.count() == 3200, "every line sent before the close")
+    stats = runner.stop()
+    assert stats.received == stats.stored + stats.not_chat
+
+
 def test_it_stores_quiet_chat_at_once(twitch_server, ingest):
     ingest(twitch_server.url, flush_ms=10_000)
     twitch_server.wait_for_login()
