@@ -6,7 +6,7 @@ caps a process at a few thousand clients; this app costs a coroutine, a small
 queue and one task per connection. No session, auth or database work happens
 per connection beyond one cheap lookup in a thread at connect.
 
-The contract is in docs/live-updates.md and ARCHITECTURE.md (`GET /live`).
+The contract is in docs/live-updates.md and docs/architecture.md (`GET /live`).
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ def message_values(qs: QuerySet) -> QuerySet:
 
 
 def message_payload(row: tuple) -> dict[str, Any]:
-    """The `message` event of one MESSAGE_COLUMNS row (ARCHITECTURE.md, /live)."""
+    """The `message` event of one MESSAGE_COLUMNS row (docs/architecture.md, GET /live)."""
     id_, channel_id, channel, user_id, username, display_name, text, sent_at, action, color = row
     payload = {
         "type": "message",

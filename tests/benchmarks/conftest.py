@@ -25,7 +25,7 @@ PERF_HEADER = """# Performance
 
 Benchmark results, written by `make bench` (tests/benchmarks/, marker `bench`).
 Each section is replaced by the benchmark that owns it; edit the benchmark, not the
-figures. Targets are in /work/shared/ARCHITECTURE.md ("Performance bars").
+figures. Targets are in docs/architecture.md ("Performance bars").
 The development VM's speed drifts: the same pure-Python loop has taken 0.87 to
 1.26 s within a minute, and page figures moved 50% between runs an hour apart.
 Each section's machine line carries a "reference loop" time taken when it was

@@ -46,7 +46,7 @@ BATCH_SIZES = (100, 1_000)  # the default, and a larger cap for heavy chat
 LATENCY_RATE = 1_000
 LATENCY_SECONDS = 10
 POLL_S = 0.005
-TARGET_RATE = 10_000  # messages/s sustained (ARCHITECTURE.md, "Performance bars")
+TARGET_RATE = 10_000  # messages/s sustained (docs/architecture.md, "Performance bars")
 TIMEOUT_S = 120
 
 
