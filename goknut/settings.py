@@ -120,10 +120,12 @@ def channel_layers(redis_url: str) -> dict:
         return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     if urlparse(redis_url).scheme not in {"redis", "rediss", "unix"}:
         raise ImproperlyConfigured(f"REDIS_URL must be redis://..., got {redis_url!r}")
+    # Pub/sub, not the list-based RedisChannelLayer: the layer only carries
+    # wake-ups to one relay per web process (live/wakeups.py says why).
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url], "capacity": 1000, "expiry": 30},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [redis_url]},
         }
     }
 
@@ -165,9 +167,11 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"quiet_redis_outages": {"()": "live.wakeups.QuietOutages"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "channels_redis.pubsub": {"filters": ["quiet_redis_outages"]},
     },
 }

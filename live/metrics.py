@@ -28,3 +28,8 @@ LAG = Histogram(
 )
 TICKS = Counter("goknut_live_relay_ticks", "Relay ticks that published new messages")
 RELAY_ERRORS = Counter("goknut_live_relay_errors", "Relay reads that failed (retried)")
+WAKEUPS_LOST = Counter(
+    "goknut_live_wakeups_lost",
+    "Wake-ups this process could not send to Redis (relays poll instead)",
+)
+LAYER_OUTAGES = Counter("goknut_live_layer_outages", "Times this relay lost its Redis subscription")

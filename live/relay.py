@@ -25,19 +25,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Max
 
-from live import events, metrics
+from live import events, metrics, wakeups
 from live.broadcast import Broadcaster, Subscriber
 from messages_app.models import Channel, ChatUser, Message
 
 log = logging.getLogger("live")
 
-GROUP = "live-relay"
 # The change probe: while chat flows, other processes' commits are seen within
 # ~10 ms; after 2 s without any, it looks every 50 ms (each look costs ~0.3 ms
 # of the event loop, 3% of a core at 100 a second, 0.6% at 20).
@@ -123,7 +120,7 @@ class Relay:
         self.channel_ids: dict[str, int] = {}  # name -> id, for connect validation
         self.user_ids: dict[str, int] = {}
         self.task = loop.create_task(self._run())
-        if not isinstance(get_channel_layer(), InMemoryChannelLayer | type(None)):
+        if wakeups.layer_is_shared():
             self.layer_task = loop.create_task(self._listen_to_layer())
 
     # -- life cycle -----------------------------------------------------------
@@ -139,10 +136,13 @@ class Relay:
     async def ready(self) -> None:
         await asyncio.shield(self._ready)
 
-    def wake_threadsafe(self, committed_at: float | None = None) -> None:
+    def wake_threadsafe(self, committed_at: float | None = None, dirty: bool = False) -> None:
         """Called from any thread after a commit in this process."""
         with contextlib.suppress(RuntimeError):  # the loop closed at shutdown
-            self.loop.call_soon_threadsafe(self.wake, committed_at)
+            if dirty:
+                self.loop.call_soon_threadsafe(self.forget)
+            else:
+                self.loop.call_soon_threadsafe(self.wake, committed_at)
 
     def wake(self, committed_at: float | None = None, dirty: bool = False) -> None:
         if committed_at is not None and (self._woken_at is None or committed_at < self._woken_at):
@@ -253,25 +253,22 @@ class Relay:
         return _max_id(), self._read_totals(set(), set(), True)
 
     async def _listen_to_layer(self) -> None:
-        """Wake-ups from other processes (channels_redis): one group message per
-        stored batch, received once per web process, never once per client."""
-        layer = get_channel_layer()
+        """Wake-ups from other processes (Redis): one group message per stored
+        batch, received once per web process, never once per client."""
         while True:
             try:
-                channel = await layer.new_channel()
-                await layer.group_add(GROUP, channel)
-                added = time.monotonic()
-                while True:
-                    message = await layer.receive(channel)
-                    self.wake(message.get("committed_at"), dirty=bool(message.get("dirty")))
-                    if time.monotonic() - added > 3600:  # groups expire (group_expiry)
-                        await layer.group_add(GROUP, channel)
-                        added = time.monotonic()
+                await wakeups.listen(self.wake_from_layer)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("live relay lost the channel layer; retrying")
+            except Exception:  # set-up failed (Redis down at start): try again
+                log.warning("live relay cannot subscribe to Redis yet; retrying", exc_info=True)
                 await asyncio.sleep(1)
+
+    def wake_from_layer(self, committed_at: float | None, dirty: bool) -> None:
+        if dirty:  # a channel changed in another process (or wake-ups were missed)
+            self.forget()
+        else:
+            self.wake(committed_at)
 
     # -- reading (relay thread) -------------------------------------------------
 
@@ -548,36 +545,10 @@ def _totals_list(
 # -- signal wiring (apps.ready) ---------------------------------------------------
 
 
-_pending_sends: set[asyncio.Future] = set()
-
-
-def _layer_is_shared() -> bool:
-    layer = get_channel_layer()
-    return layer is not None and not isinstance(layer, InMemoryChannelLayer)
-
-
 def _announce(dirty: bool = False) -> None:
     """Wake this process's relay at once and, on a shared layer, every other's."""
-    now = time.time()
     relay = Relay._instance
-    if relay is not None:
-        if dirty:
-            relay.loop.call_soon_threadsafe(relay.forget)
-        else:
-            relay.wake_threadsafe(now)
-    if not _layer_is_shared():
-        # The in-memory layer cannot leave this process, and the relay above was
-        # woken directly; other processes find the rows by their timed read.
-        return
-    message = {"type": "relay.wake", "committed_at": now, "dirty": dirty}
-    layer = get_channel_layer()
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        async_to_sync(layer.group_send)(GROUP, message)
-    else:  # a write made inside an event loop (rare): do not block it
-        _pending_sends.add(task := asyncio.ensure_future(layer.group_send(GROUP, message)))
-        task.add_done_callback(_pending_sends.discard)
+    wakeups.announce(relay.wake_threadsafe if relay is not None else None, dirty)
 
 
 def on_messages_stored(sender, **kwargs) -> None:

@@ -127,7 +127,9 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
         result.first_id, result.last_id = ids[0], ids[-1]
         result.channel_ids = set(channel_ids.values())
         result.user_ids = set(user_ids.values())
-        transaction.on_commit(lambda: _announce(result))
+        # robust: a failing receiver is logged, and the committed batch is not
+        # reported as failed (the pipeline would store it again, record by record).
+        transaction.on_commit(lambda: _announce(result), robust=True)
     return result
 
 
@@ -471,7 +473,9 @@ def delete_channel(channel: Channel, *, keep_history: bool) -> None:
         else:
             _subtract_user_totals(channel)
             channel.delete()
-    transaction.on_commit(lambda: channel_changed.send(sender=Channel, channel_id=channel.pk))
+    transaction.on_commit(
+        lambda: channel_changed.send(sender=Channel, channel_id=channel.pk), robust=True
+    )
 
 
 def _subtract_user_totals(channel: Channel) -> None:

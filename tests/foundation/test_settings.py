@@ -89,7 +89,7 @@ def test_it_uses_the_in_memory_channel_layer_without_redis():
 
 def test_it_uses_redis_when_redis_url_is_set():
     layer = channel_layers("redis://127.0.0.1:6379/2")["default"]
-    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layer["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert layer["CONFIG"]["hosts"] == ["redis://127.0.0.1:6379/2"]
 
 

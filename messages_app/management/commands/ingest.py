@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from live import wakeups
 from messages_app.ingest import metrics
 from messages_app.ingest.channel_sync import ensure_channels
 from messages_app.ingest.irc import TWITCH_URL, LoginFailed, parse_irc_url
@@ -100,6 +101,8 @@ class Command(BaseCommand):
             asyncio.run(self.main(options, stats))
         except LoginFailed as exc:
             raise CommandError(f"{exc}. Check TWITCH_USERNAME and TWITCH_OAUTH_TOKEN.") from None
+        finally:
+            wakeups.flush()  # the last batch's wake-up, before the process ends
         return stats.summary()
 
     async def main(self, options: dict, stats: IngestStats) -> None:
