@@ -41,6 +41,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "goknut.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -105,6 +106,9 @@ def database_config(url: str) -> dict:
         }
     elif engine.endswith(("postgresql", "postgis")):
         config["ENGINE"] = "django_prometheus.db.backends.postgresql"
+        # libpq waits forever for an unreachable host by default: a page or the
+        # live relay would hang for the whole outage instead of answering 503.
+        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
     else:
         raise ImproperlyConfigured(f"DATABASE_URL must be sqlite:// or postgres://, got {engine}")
     return config

@@ -14,3 +14,5 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),  # /metrics
     path("", include("messages_app.urls")),
 ]
+
+handler500 = "goknut.middleware.server_error"

@@ -20,11 +20,12 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http.request import split_domain_port, validate_host
 
 from live import events, metrics, sockets
 from live.broadcast import Subscriber
-from live.relay import Relay
+from live.relay import DatabaseUnavailable, Relay
 
 log = logging.getLogger("live")
 
@@ -121,13 +122,17 @@ def parse_request(
 
 
 async def _serve(relay: Relay, scope, receive, send, spec: events.Spec, cursor: int | None) -> None:
+    if relay.db_error:  # an outage: answer at once, the page retries or polls
+        await _unavailable(send)
+        return
     await relay.ready()
     view, topic = spec.view, spec.topic
     try:
         ids = await relay.lookup(spec)
-    except Exception:
-        log.exception("live lookup failed")
-        await _json(send, 503, {"error": "database unavailable"}, [(b"retry-after", b"5")])
+    except Exception as exc:
+        if not isinstance(exc, DatabaseError):
+            log.exception("live lookup failed")
+        await _unavailable(send)
         return
     unknown = [kind for kind, id_ in ids.items() if id_ is None]
     if unknown:
@@ -138,7 +143,11 @@ async def _serve(relay: Relay, scope, receive, send, spec: events.Spec, cursor: 
     # One relay read that starts after this moment (shared with every connection
     # arriving meanwhile): its cursor is "now". A client cursor beyond it (a
     # reset database) means "now" too.
-    synced = await relay.sync()
+    try:
+        synced = await relay.sync()
+    except DatabaseUnavailable:
+        await _unavailable(send)
+        return
     after = synced if cursor is None else min(cursor, synced)
     limit = int(getattr(settings, "SSE_CLIENT_BUFFER_BYTES", CLIENT_BUFFER_BYTES))
     sub = Subscriber(spec, limit)
@@ -223,6 +232,16 @@ async def _watch_disconnect(receive, sub: Subscriber) -> None:
 def _client(scope: dict[str, Any]) -> str:
     client = scope.get("client") or ("-", 0)
     return f"{client[0]}:{client[1]}"
+
+
+async def _unavailable(send) -> None:
+    metrics.REJECTED.labels("503").inc()
+    await _json(
+        send,
+        503,
+        {"error": "the archive's database is unavailable, retry later"},
+        [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
+    )
 
 
 async def _json(send, status: int, body: dict, extra_headers=None) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Max
 
 from live import events, metrics, wakeups
@@ -111,6 +111,9 @@ class Relay:
         self._syncers: list[asyncio.Future] = []
         self.home_totals: dict[str, int] = {}
         self._ready = loop.create_future()
+        # "database-unavailable" while reads fail: streams are told, new
+        # connections are refused with a 503 at once (live/endpoint.py).
+        self.db_error = ""
         self._dirty_totals = False
         self._totals: dict[str, int] = {}
         self._max_ids = (0, 0)  # highest user and channel id counted in _totals
@@ -169,9 +172,10 @@ class Relay:
                     self.reader, self._start
                 )
                 break
-            except Exception:
-                log.exception("live relay cannot read the database; retrying")
+            except Exception as exc:
+                self._read_failed(exc)
                 await asyncio.sleep(1)
+        self._read_worked()
         self._ready.set_result(None)
         log.info("live relay started cursor=%d", self.cursor)
         probe = _ChangeProbe()
@@ -215,13 +219,15 @@ class Relay:
             tick = await self.loop.run_in_executor(
                 self.reader, self._read, self.cursor, dirty, views
             )
-        except Exception:
-            metrics.RELAY_ERRORS.inc()
-            log.exception("live relay read failed; retrying")
+        except Exception as exc:
+            self._read_failed(exc)
             self._dirty_totals = True
-            self._syncers = syncers + self._syncers
+            for future in syncers:  # connections waiting for "now": refused (503)
+                if not future.done():
+                    future.set_exception(DatabaseUnavailable())
             await asyncio.sleep(0.5)
             return None
+        self._read_worked()
         if tick is not None:
             if woken_at is not None:
                 tick.detected_at = min(tick.detected_at, woken_at)
@@ -236,6 +242,27 @@ class Relay:
             if not future.done():
                 future.set_result(self.cursor)
         return tick
+
+    def _read_failed(self, exc: Exception) -> None:
+        metrics.RELAY_ERRORS.inc()
+        if not isinstance(exc, DatabaseError):
+            log.exception("live relay read failed; retrying")
+            return
+        if self.db_error:
+            return  # said once per outage
+        self.db_error = "database-unavailable"
+        log.warning("live relay cannot read the database (%s); retrying", exc)
+        self._publish_status("error", self.db_error)
+
+    def _read_worked(self) -> None:
+        if self.db_error:
+            self.db_error = ""
+            log.warning("live relay reads the database again")
+            self._publish_status("connected", "database-back")
+
+    def _publish_status(self, state: str, reason: str) -> None:
+        for topic in list(self.broadcaster.topics):
+            self.broadcaster.publish(topic, events.status(topic, self.cursor, state, reason))
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep until woken or `seconds` pass; a future and a timer, no task."""
@@ -369,10 +396,12 @@ class Relay:
         # A `status` event rather than an SSE comment: EventSource never shows
         # comments to scripts, and the client needs something to see to know
         # the stream is alive. Its id is the relay cursor: every event of the
-        # channel up to it is already queued before it.
-        for topic in list(self.broadcaster.topics):
-            chunk = events.status(topic, self.cursor, "connected", "keep-alive")
-            self.broadcaster.publish(topic, chunk)
+        # channel up to it is already queued before it. During a database
+        # outage it keeps saying so, or a page would go back to "Live".
+        if self.db_error:
+            self._publish_status("error", self.db_error)
+        else:
+            self._publish_status("connected", "keep-alive")
 
     # -- connection set-up (lookups threads) ------------------------------------
 
@@ -414,6 +443,10 @@ class Relay:
         return await self.loop.run_in_executor(
             self.lookups, _catch_up, spec, ids, after, upto, resumed, dict(self.home_totals)
         )
+
+
+class DatabaseUnavailable(Exception):
+    """The relay cannot read the database (an outage): no "now" to start from."""
 
 
 def _resolve(future: asyncio.Future | None) -> None:

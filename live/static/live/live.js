@@ -18,6 +18,7 @@
     idle: "Live · quiet for a while",
     reconnecting: "Connection lost · reconnecting…",
     polling: "Live updates by polling",
+    unavailable: "Archive unavailable · retrying…",
     error: "Live updates unavailable · reload the page"
   };
 
@@ -116,8 +117,9 @@
     if (type === "status") {
       if (data.keepalive_ms) this.keepalive = data.keepalive_ms;
       if (data.state === "fallback") { window.location.reload(); return; }
-      if (data.state === "error") { this.setState("error"); return; }
-      if (this.state === "connecting" || this.state === "reconnecting" || this.state === "polling") this.setState("connected");
+      // The server's database is down: the stream stays open and says when it is back.
+      if (data.state === "error") { this.setState(data.reason === "database-unavailable" ? "unavailable" : "error"); return; }
+      if (/^(connecting|reconnecting|polling|unavailable)$/.test(this.state)) this.setState("connected");
     } else {
       this.lastDataAt = Date.now();
       if (this.state !== "connected") this.setState("connected");
@@ -325,8 +327,8 @@
     // stream owns the status, and this poll must not say "polling" again.
     Promise.all(jobs).then(function () {
       if (self.polling && self.state !== "polling") self.setState("polling");
-    }, function () {
-      if (self.polling) self.setState("error");
+    }, function (err) {
+      if (self.polling) self.setState(err && err.status === 503 ? "unavailable" : "error");
     }).then(function () { if (self.polling) self.pollSoon(POLL_EVERY); });
   };
 
@@ -349,7 +351,11 @@
 
   function fetchText(url) {
     return fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" }).then(function (r) {
-      if (!r.ok) throw new Error("HTTP " + r.status);
+      if (!r.ok) {
+        var error = new Error("HTTP " + r.status);
+        error.status = r.status;
+        throw error;
+      }
       return r.text();
     });
   }

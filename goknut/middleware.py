@@ -1,0 +1,60 @@
+"""A database outage answers a fast 503 page, not a 500 with a traceback.
+
+Any page can need the database, so the outage is caught where every view's
+exception passes (process_exception also sees errors raised while a template
+response renders). The page retries by itself; `Retry-After` tells clients and
+proxies when to try again. One warning per outage in the log, not one
+traceback per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.template import loader
+
+from goknut import metrics
+
+log = logging.getLogger("goknut")
+
+RETRY_AFTER_S = 5
+LOG_EVERY_S = 30.0
+
+
+class DatabaseUnavailableMiddleware:
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        self.last_logged = -LOG_EVERY_S
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        metrics.DATABASE_UNAVAILABLE.inc()
+        now = time.monotonic()
+        if now - self.last_logged >= LOG_EVERY_S:
+            self.last_logged = now
+            log.warning("database unavailable, answering 503: %s", exception)
+        return unavailable(request)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: an outage met outside a view (a middleware saving a session)
+    is still a 503; anything else is the plain 500 page."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        return unavailable(request)
+    return HttpResponse(loader.render_to_string("500.html"), status=500)
+
+
+def unavailable(request: HttpRequest) -> HttpResponse:
+    body = loader.render_to_string("503.html", {"retry_after": RETRY_AFTER_S})
+    response = HttpResponse(body, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_S)
+    response["Cache-Control"] = "no-store"
+    return response
