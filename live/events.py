@@ -81,13 +81,19 @@ def encode(topic: str, payload: dict[str, Any]) -> bytes:
 
 
 def status(
-    topic: str, cursor: int, state: str, reason: str = "", retry_after_ms: int | None = None
+    topic: str,
+    cursor: int,
+    state: str,
+    reason: str = "",
+    retry_after_ms: int | None = None,
+    **extra: Any,
 ) -> bytes:
     payload: dict[str, Any] = {"type": "status", "cursor": cursor, "state": state}
     if reason:
         payload["reason"] = reason
     if retry_after_ms is not None:
         payload["retry_after_ms"] = retry_after_ms
+    payload.update(extra)
     return encode(topic, payload)
 
 

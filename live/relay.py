@@ -45,6 +45,7 @@ POLL_SECONDS, IDLE_POLL_SECONDS, IDLE_AFTER_SECONDS = 0.01, 0.05, 2.0
 MIN_TICK_SECONDS, MAX_TICK_SECONDS, TICK_SECONDS_PER_SUBSCRIBER = 0.01, 0.05, 0.00005
 BATCH = 1000  # rows per read; a bigger backlog is read in consecutive ticks
 REPLAY_LIMIT = 500  # the contract: at most 500 messages replayed, else `fallback`
+SKIPPED_COUNT_LIMIT = 100_000  # a fallback counts the messages it skips up to this
 RECOUNT_SECONDS = 10  # home totals are recounted at least this often while chat flows
 LIST_TOTALS_LIMIT = 1000  # channels sent on connect to the channels view
 TOP_USERS = 100  # users sent on connect to the users view without a cursor
@@ -524,7 +525,15 @@ def _catch_up(
         replayed = list(events.message_values(qs)[: REPLAY_LIMIT + 1])
         if len(replayed) > REPLAY_LIMIT:
             fallback = True
-            out.append(events.status(topic, upto, "fallback", "too-far-behind", 0))
+            # How many the client skips, so the page can say so and link to them
+            # (counted up to a bound: an index range scan, never the whole table).
+            skipped = qs[:SKIPPED_COUNT_LIMIT].count()
+            out.append(
+                events.status(
+                    topic, upto, "fallback", "too-far-behind", 0,
+                    skipped=skipped, skipped_more=skipped >= SKIPPED_COUNT_LIMIT, after_id=after,
+                )
+            )  # fmt: skip
         elif view != "users":
             for row in replayed:
                 data = events.dumps(events.message_payload(row))

@@ -81,3 +81,32 @@ def test_it_shows_the_lost_connection_and_resumes_after_a_restart(
     for live_page, (page, _) in pages.items():
         expected[live_page].assert_exact(snapshot(page))
         assert_same_as_fresh_fetch(page, fresh, live_page.path)
+
+
+def test_it_says_how_many_messages_a_fallback_skipped_and_links_to_them(
+    open_page, own_server, seed, console
+):
+    console.allow(r"net::ERR_")  # refused reconnects while the server is down
+    seed()
+    page = open_page(own_server.url)
+    page.goto("/messages")
+    wait_live(page)
+    left_at = max(snapshot(page).ids)
+
+    own_server.stop()
+    wait_for(page, lambda s: s.state in LOST_STATES, LOST_DEADLINE_S, "the lost connection")
+    marker = f"away-{support.token()}"
+    support.ingest(own_server.database_url, chat_lines(marker, 620))  # > the 500 replayed
+    own_server.start()
+
+    note = page.locator("[data-live-skipped]")
+    note.wait_for(timeout=RESUME_DEADLINE_S * 1000)
+    assert note.get_attribute("data-live-skipped") == "620"
+    assert "620 messages arrived" in note.inner_text()
+    wait_live(page)
+    assert f"{marker} line 00619" in page.text_content("[data-live-list]")  # the newest shown
+
+    note.locator("a").click()
+    page.wait_for_url(f"**/messages?after={left_at}")
+    # textContent: innerText leaves out rows that content-visibility skips off screen.
+    assert f"{marker} line 00000" in page.text_content("main")  # the first skipped

@@ -70,6 +70,9 @@ def test_it_tells_a_client_too_far_behind_to_reload(server, sse, store):
     fallback = client.next()
     assert fallback.type == "status"
     assert fallback.data["state"] == "fallback"
+    # The page can say how many it skips, and link to them from where it was.
+    assert (fallback.data["skipped"], fallback.data["skipped_more"]) == (501, False)
+    assert fallback.data["after_id"] == before.last_id
     assert not [e for e in client.drain() if e.type == "message"]
 
     exactly_500 = sse(server.url + f"/live?view=messages&after_id={before.last_id + 1}")

@@ -12,6 +12,7 @@
   var POLL_EVERY = 5000;
   var IDLE_AFTER = 60000; // no new data for this long: "idle"
   var DEFAULT_KEEPALIVE = 25000; // the server says its own in the first status event
+  var SKIPPED_KEY = "goknut-live-skipped"; // what a fallback reload skipped (sessionStorage)
   var LABELS = {
     connecting: "Connecting…",
     connected: "Live",
@@ -39,6 +40,7 @@
   }
 
   Live.prototype.start = function () {
+    this.showSkipped();
     if (this.url) {
       this.connect();
     } else {
@@ -116,7 +118,7 @@
     this.lastEventAt = Date.now();
     if (type === "status") {
       if (data.keepalive_ms) this.keepalive = data.keepalive_ms;
-      if (data.state === "fallback") { window.location.reload(); return; }
+      if (data.state === "fallback") { this.rememberSkipped(data); window.location.reload(); return; }
       // The server's database is down: the stream stays open and says when it is back.
       if (data.state === "error") { this.setState(data.reason === "database-unavailable" ? "unavailable" : "error"); return; }
       if (/^(connecting|reconnecting|polling|unavailable)$/.test(this.state)) this.setState("connected");
@@ -294,6 +296,47 @@
     // static/js/localtime.js reformats a <time> whose datetime changes.
     if (time.getAttribute("datetime") !== iso) time.setAttribute("datetime", iso);
   }
+
+  // -- too far behind: reload, and say what was skipped ----------------------
+  // More messages arrived while the page was away than the server replays
+  // (500): it reloads to show the newest, and the reloaded page says how many
+  // it skipped and links to them, from where the old page stood.
+
+  Live.prototype.rememberSkipped = function (data) {
+    if (typeof data.skipped !== "number") return;
+    var stream = new URL(this.url, window.location.href);
+    var link = new URL(this.status ? this.status.getAttribute("data-messages-url") : "/messages", window.location.href);
+    link.searchParams.set("after", String(data.after_id));
+    ["channel", "user"].forEach(function (name) {
+      var value = stream.searchParams.get(name);
+      if (value) link.searchParams.set(name, value);
+    });
+    var note = { page: pageKey(), skipped: data.skipped, more: !!data.skipped_more, link: link.pathname + link.search };
+    try { window.sessionStorage.setItem(SKIPPED_KEY, JSON.stringify(note)); } catch (e) { /* storage off: reload only */ }
+  };
+
+  Live.prototype.showSkipped = function () {
+    var note = null;
+    try {
+      note = JSON.parse(window.sessionStorage.getItem(SKIPPED_KEY) || "null");
+      window.sessionStorage.removeItem(SKIPPED_KEY);
+    } catch (e) { return; }
+    if (!note || note.page !== pageKey() || typeof note.skipped !== "number") return;
+    var box = document.createElement("p");
+    box.className = "live-skipped";
+    box.setAttribute("role", "status");
+    box.setAttribute("data-live-skipped", String(note.skipped));
+    var count = note.skipped.toLocaleString("en-US") + (note.more ? " or more" : "");
+    box.textContent = "While this page was not connected, " + count + " messages arrived, more than it " +
+      "catches up on by itself, so it reloaded to show the newest. ";
+    var link = document.createElement("a");
+    link.href = note.link;
+    link.textContent = "Read the skipped messages from where you left off";
+    box.appendChild(link);
+    this.root.insertBefore(box, this.root.firstChild);
+  };
+
+  function pageKey() { return window.location.pathname + window.location.search; }
 
   // -- polling (stream off or down) -----------------------------------------
 
