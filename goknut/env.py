@@ -5,6 +5,7 @@ with a message the operator can act on.
 """
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -46,3 +47,23 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def http_url(name: str, raw: str) -> str:
+    """An http:// or https:// URL with a host, without a trailing slash, or ""
+    when unset; anything else raises ImproperlyConfigured naming `name`."""
+    url = raw.strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} has a bad port: {raw!r}") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ImproperlyConfigured(f"{name} must be an http:// or https:// URL, got {raw!r}")
+    return url.rstrip("/")
+
+
+def env_http_url(name: str, default: str = "") -> str:
+    return http_url(name, os.environ.get(name, default))

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from goknut.env import env_bool, env_int, env_list, env_str
+from goknut.env import env_bool, env_http_url, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -154,6 +154,9 @@ TWITCH_OAUTH_TOKEN = env_str("TWITCH_OAUTH_TOKEN", "")
 TWITCH_CHANNELS = env_list("TWITCH_CHANNELS", [])
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 100, minimum=1)
 INGEST_FLUSH_MS = env_int("INGEST_FLUSH_MS", 100, minimum=1)
+# A recent-messages API (robotty/recent-messages2) to fill the gap after every
+# (re)connect, e.g. https://recent-messages.robotty.de/api/v2; unset: no backfill.
+INGEST_BACKFILL_URL = env_http_url("INGEST_BACKFILL_URL")
 
 # Live updates.
 ENABLE_SSE = env_bool("ENABLE_SSE", True)

@@ -98,6 +98,7 @@ class TwitchClient:
         join_window: float = JOIN_WINDOW_S,
         tls_context: ssl.SSLContext | None = None,
         drain_timeout: float = DRAIN_TIMEOUT_S,
+        on_joined: Callable[[str], None] | None = None,
     ) -> None:
         self.host, self.port, self.tls = parse_irc_url(url)
         self.tls_context = tls_context  # None: the system's CAs, hostname checked
@@ -113,6 +114,11 @@ class TwitchClient:
         self.join_limit = join_limit
         self.join_window = join_window
         self.drain_timeout = drain_timeout
+        # Called with a channel's name when the server confirms our JOIN (its echo),
+        # on every connection: from then on its chat reaches us (backfill.py). It
+        # must not block: the reader is waiting.
+        self.on_joined = on_joined
+        self.nick = ""  # of the current connection
         self._drain_token = ""  # the payload of the PING sent on stop (see _drain)
         self._drained = False
         self.channels: set[str] = set()  # wanted
@@ -184,7 +190,7 @@ class TwitchClient:
         self.connections += 1
         self.logged_in = False
         self.joined = set()
-        nick = self.username or f"justinfan{random.randint(10_000, 99_999)}"
+        nick = self.nick = self.username or f"justinfan{random.randint(10_000, 99_999)}"
         login = "CAP REQ :twitch.tv/tags twitch.tv/commands\r\n"
         if self.token:
             token = self.token if self.token.startswith("oauth:") else f"oauth:{self.token}"
@@ -328,6 +334,11 @@ class TwitchClient:
                 metrics.CONNECTED.set(1)
                 log.info("logged in to %s:%d", self.host, self.port)
                 self._changed.set()
+            elif command == "JOIN" and self.on_joined is not None and message.params:
+                if message.nick.lower() == self.nick:  # ours, not another user's
+                    for name in message.params[0].lower().split(","):
+                        if name.lstrip("#") in self.joined:
+                            self.on_joined(name.lstrip("#"))
             elif command == "NOTICE" and not self.logged_in and message.params[:1] == ["*"]:
                 text = message.params[-1]
                 if any(failure in text for failure in AUTH_FAILURES):

@@ -9,7 +9,9 @@ DUPLICATES = Counter(
     "goknut_ingest_duplicates", "Chat messages whose Twitch id was already stored."
 )
 SKIPPED = Counter("goknut_ingest_skipped_lines", "Lines or records skipped, by reason.", ["reason"])
-RECEIVED = Counter("goknut_ingest_lines_received", "Lines read from IRC or a replayed file.")
+RECEIVED = Counter(
+    "goknut_ingest_lines_received", "Lines read from IRC, a replayed file or a backfill source."
+)
 DROPPED = Counter(
     "goknut_ingest_dropped_lines",
     "Chat lines received but never stored (database down at shutdown, rejected by the "
@@ -33,6 +35,16 @@ RECONNECTS = Counter(
     "goknut_ingest_irc_reconnects", "IRC connections replaced, by cause.", ["cause"]
 )
 JOINED_CHANNELS = Gauge("goknut_ingest_joined_channels", "Channels joined on the connection.")
+BACKFILL_LINES = Counter(
+    "goknut_ingest_backfill_lines",
+    "Lines fetched from the backfill source (INGEST_BACKFILL_URL) after a (re)join; "
+    "also counted in lines_received.",
+)
+BACKFILL_ERRORS = Counter(
+    "goknut_ingest_backfill_errors",
+    "Backfill fetches that failed or that the source answered with an error, by reason.",
+    ["reason"],
+)
 
 
 def serve(port: int) -> None:

@@ -61,10 +61,13 @@ class IngestStats:
     """
 
     def __init__(self) -> None:
-        self.received = 0  # lines read (IRC or file), whatever became of them
+        self.received = 0  # lines read (IRC, file, backfill source), whatever became of them
         self.stored = 0
         self.duplicates = 0
         self.not_chat = 0
+        # Chat records the backfill source supplied, handed to the write path (each is
+        # also a received line, and ends up stored or a duplicate like any other).
+        self.backfilled = 0
         self.skipped: Counter[str] = Counter()  # bad input, by reason
         self.dropped: Counter[str] = Counter()  # good lines that could not be stored
         self._last_logged: dict[str, float] = {}
@@ -103,11 +106,15 @@ class IngestStats:
 
     def summary(self) -> str:
         """One line for the end of a run. `received` equals the sum of the rest
-        (stored, duplicates, skipped, other lines, dropped) once the queue is empty."""
+        (stored, duplicates, skipped, other lines, dropped) once the queue is empty;
+        `backfilled` (shown when not 0) is the part of stored and duplicates that
+        came from the backfill source."""
         text = f"stored {self.stored} messages, {self.duplicates} duplicates, "
         text += "skipped " + _with_reasons(self.skipped)
         if self.not_chat:
             text += f", {self.not_chat} other lines (not chat)"
+        if self.backfilled:
+            text += f", backfilled {self.backfilled}"
         return f"{text}; received {self.received} lines, dropped {_with_reasons(self.dropped)}"
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from messages_app.ingest import metrics
+from messages_app.ingest.backfill import Backfill
 from messages_app.ingest.channel_sync import follow_database
 from messages_app.ingest.irc import TwitchClient
 from messages_app.ingest.parser import (
@@ -22,6 +23,7 @@ from messages_app.ingest.parser import (
     to_record,
 )
 from messages_app.ingest.pipeline import IngestStats, Pipeline
+from messages_app.ingest.recent_messages import redact
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +37,23 @@ async def run_irc(
     *,
     extra_channels: Iterable[str] = (),
     sync_interval: float = 1.0,
+    backfill_url: str = "",
+    backfill_options: dict | None = None,
     **client_options,
 ) -> TwitchClient:
     """Ingest from IRC until `stop` is set, then store everything received.
 
+    With `backfill_url` (a recent-messages API base), each channel's gap is
+    fetched from it whenever the server confirms a JOIN (backfill.py).
     Raises irc.LoginFailed if the server refuses the credentials.
     """
-    client = TwitchClient(url, pipeline.put_many, pipeline.stats, **client_options)
+    backfill = None
+    on_records = pipeline.put_many
+    if backfill_url:
+        backfill = Backfill(backfill_url, pipeline, **(backfill_options or {}))
+        on_records = backfill.put_live
+        client_options["on_joined"] = backfill.joined
+    client = TwitchClient(url, on_records, pipeline.stats, **client_options)
     writer = asyncio.create_task(pipeline.run())
     # If the writer dies the reader would wait on a full queue forever: stop instead.
     writer.add_done_callback(lambda _task: stop.set())
@@ -49,9 +61,15 @@ async def run_irc(
         follow_database(client, stop, extra=extra_channels, interval=sync_interval)
     )
     try:
+        if backfill is not None:
+            log.info("backfill after every (re)join from %s", redact(backfill_url))
+            await backfill.load()
         await client.run(stop)
     finally:
         stop.set()
+        if backfill is not None:
+            # Before the writer's close: lines already fetched are stored too.
+            await backfill.close()
         with contextlib.suppress(Exception):
             await sync
         if not writer.done():

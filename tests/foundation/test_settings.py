@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from goknut.env import env_bool, env_int, env_list, env_str
+from goknut.env import env_bool, env_http_url, env_int, env_list, env_str
 from goknut.settings import channel_layers, database_config
 
 
@@ -97,3 +97,33 @@ def test_it_uses_redis_when_redis_url_is_set():
 def test_it_names_redis_url_when_it_is_unusable(url):
     with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):
         channel_layers(url)
+
+
+def test_it_leaves_backfill_off_when_ingest_backfill_url_is_unset(monkeypatch):
+    monkeypatch.delenv("INGEST_BACKFILL_URL", raising=False)
+    assert env_http_url("INGEST_BACKFILL_URL") == ""
+    monkeypatch.setenv("INGEST_BACKFILL_URL", " ")
+    assert env_http_url("INGEST_BACKFILL_URL") == ""
+
+
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [
+        ("https://recent-messages.robotty.de/api/v2", "https://recent-messages.robotty.de/api/v2"),
+        (" http://goknut.lan:8000/api/v2/ ", "http://goknut.lan:8000/api/v2"),
+    ],
+)
+def test_it_reads_an_http_backfill_url(monkeypatch, raw, url):
+    monkeypatch.setenv("INGEST_BACKFILL_URL", raw)
+    assert env_http_url("INGEST_BACKFILL_URL") == url
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["ftp://recent-messages.robotty.de/api/v2", "recent-messages.robotty.de/api/v2", "http://",
+     "file:///etc/passwd", "https://host:99999/api/v2"],
+)  # fmt: skip
+def test_it_names_ingest_backfill_url_when_it_is_unusable(monkeypatch, raw):
+    monkeypatch.setenv("INGEST_BACKFILL_URL", raw)
+    with pytest.raises(ImproperlyConfigured, match="INGEST_BACKFILL_URL"):
+        env_http_url("INGEST_BACKFILL_URL")

@@ -4,9 +4,10 @@ import signal
 import sys
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from goknut.env import http_url
 from live import wakeups
 from messages_app.ingest import metrics
 from messages_app.ingest.channel_sync import ensure_channels
@@ -77,6 +78,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT"
         )
+        parser.add_argument(
+            "--backfill-url",
+            default=settings.INGEST_BACKFILL_URL,
+            metavar="URL",
+            help="after every (re)join, fetch the lines missed while not connected from this "
+            "recent-messages API base, e.g. https://recent-messages.robotty.de/api/v2 "
+            "(INGEST_BACKFILL_URL; default: no backfill)",
+        )
+        parser.add_argument(
+            "--no-backfill",
+            action="store_true",
+            help="no backfill, whatever INGEST_BACKFILL_URL says",
+        )
 
     def on_signal(self, signum: int, *args) -> None:
         self.stderr.write(f"Received {signal.Signals(signum).name}, storing what was received...")
@@ -84,6 +98,8 @@ class Command(BaseCommand):
 
     def handle(self, **options) -> str:
         try:
+            backfill_url = http_url("--backfill-url", options["backfill_url"])
+            options["backfill_url"] = "" if options["no_backfill"] else backfill_url
             ensure_channels([*settings.TWITCH_CHANNELS, *options["channel"]])
             if options["irc_url"] != TWITCH_URL:
                 parse_irc_url(options["irc_url"])
@@ -91,6 +107,8 @@ class Command(BaseCommand):
             raise CommandError(f"bad channel name: {exc.messages[0]}") from None
         except ValueError as exc:
             raise CommandError(f"--irc-url: {exc}") from None
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
         if options["metrics_port"]:
             try:
                 metrics.serve(options["metrics_port"])
@@ -123,7 +141,13 @@ class Command(BaseCommand):
             return
         credentials = {"username": settings.TWITCH_USERNAME, "token": settings.TWITCH_OAUTH_TOKEN}
         if not options["demo"]:
-            await run_irc(options["irc_url"], self.stop, pipeline, **credentials)
+            await run_irc(
+                options["irc_url"],
+                self.stop,
+                pipeline,
+                backfill_url=options["backfill_url"],
+                **credentials,
+            )
             return
         from messages_app.chatgen import channel_names
         from messages_app.ingest.simulator import TwitchServer
@@ -136,7 +160,13 @@ class Command(BaseCommand):
         await server.start()
         self.stderr.write(f"demo: chat simulator on {server.url}, {options['rate']} lines/s")
         try:
-            await run_irc(server.url, self.stop, pipeline, extra_channels=channels)
+            await run_irc(
+                server.url,
+                self.stop,
+                pipeline,
+                extra_channels=channels,
+                backfill_url=options["backfill_url"],
+            )
         finally:
             await server.close()
 
