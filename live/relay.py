@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import Max
 
 from live import events, metrics, wakeups
@@ -597,20 +597,12 @@ def on_messages_stored(sender, **kwargs) -> None:
     _announce()
 
 
-def on_message_saved(sender, created: bool = False, **kwargs) -> None:
-    if created:
-        transaction.on_commit(_announce)
-
-
 def on_channel_changed(sender, **kwargs) -> None:
     _announce(dirty=True)
 
 
 def connect_signals() -> None:
-    from django.db.models.signals import post_save
-
     from messages_app.signals import channel_changed, messages_stored
 
     messages_stored.connect(on_messages_stored, dispatch_uid="live.relay.stored")
     channel_changed.connect(on_channel_changed, dispatch_uid="live.relay.channel")
-    post_save.connect(on_message_saved, sender=Message, dispatch_uid="live.relay.saved")

@@ -3,15 +3,12 @@ millions of rows: no full-table COUNT, no joins it does not need."""
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.functional import cached_property
 
 from messages_app.models import Channel, ChatUser, Message, UserChannelStats
-from messages_app.signals import channel_changed
-from messages_app.writes import delete_channel
+from messages_app.writes import delete_channel, save_channel, set_channel_enabled
 
 
 class EstimatedCountPaginator(Paginator):
@@ -33,7 +30,7 @@ class ChannelAdmin(admin.ModelAdmin):
     list_filter = ["enabled"]
     search_fields = ["name", "display_name"]
     readonly_fields = ["total_messages", "last_message_at", "created_at", "updated_at"]
-    actions = ["enable", "disable"]
+    actions = ["enable", "disable", "delete_keep_history"]
 
     @admin.action(description="Enable selected channels (ingest joins them)")
     def enable(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -46,20 +43,25 @@ class ChannelAdmin(admin.ModelAdmin):
         updated = self._set_enabled(queryset, False)
         self.message_user(request, f"Disabled {updated} channel(s).")
 
+    @admin.action(description="Delete selected channels, keep their history browsable")
+    def delete_keep_history(self, request: HttpRequest, queryset: QuerySet) -> None:
+        channels = list(queryset.filter(deleted_at__isnull=True))
+        for channel in channels:
+            delete_channel(channel, keep_history=True)
+        self.message_user(request, f"Deleted {len(channels)} channel(s); history kept.")
+
     def _set_enabled(self, queryset: QuerySet, enabled: bool) -> int:
-        # update() skips auto_now and signals; ingest and live pages follow
-        # channel_changed, so announce each channel as the pages do.
-        ids = list(queryset.values_list("pk", flat=True))
-        updated = Channel.objects.filter(pk__in=ids).update(
-            enabled=enabled, updated_at=timezone.now()
-        )
-        for pk in ids:
-            transaction.on_commit(lambda pk=pk: _announce(pk))
-        return updated
+        return set_channel_enabled(queryset, enabled)
 
     def save_model(self, request: HttpRequest, obj: Channel, form, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        transaction.on_commit(lambda: _announce(obj.pk))
+        save_channel(obj)
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        # The channel's messages and stats go with it through delete_channel,
+        # which keeps every counter true; their own admins refuse deletes, which
+        # Django would otherwise take as "you may not delete this channel".
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
 
     def delete_model(self, request: HttpRequest, obj: Channel) -> None:
         # Through the write path, so the users' counters lose these messages too.
@@ -70,30 +72,11 @@ class ChannelAdmin(admin.ModelAdmin):
             delete_channel(channel, keep_history=False)
 
 
-def _announce(channel_id: int) -> None:
-    channel_changed.send(sender=Channel, channel_id=channel_id)
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the write path: staff can look, not add, edit or
+    delete (a change here would skip the counters and the live pages)."""
 
-
-@admin.register(ChatUser)
-class ChatUserAdmin(admin.ModelAdmin):
-    list_display = ["username", "display_name", "total_messages", "first_seen_at", "last_seen_at"]
-    search_fields = ["username", "display_name"]
-    readonly_fields = ["total_messages", "first_seen_at", "last_seen_at"]
     show_full_result_count = False
-
-
-@admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "sent_at", "channel", "user", "text", "is_action"]
-    list_select_related = ["channel", "user"]
-    raw_id_fields = ["channel", "user"]
-    search_fields = ["=twitch_id"]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    ordering = ["-id"]
-    readonly_fields = [
-        "channel", "user", "text", "sent_at", "twitch_id", "tags", "is_action",
-    ]  # fmt: skip
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -101,13 +84,28 @@ class MessageAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(ChatUser)
+class ChatUserAdmin(ReadOnlyAdmin):
+    list_display = ["username", "display_name", "total_messages", "first_seen_at", "last_seen_at"]
+    search_fields = ["username", "display_name"]
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = ["id", "sent_at", "channel", "user", "text", "is_action"]
+    list_select_related = ["channel", "user"]
+    raw_id_fields = ["channel", "user"]
+    search_fields = ["=twitch_id"]
+    paginator = EstimatedCountPaginator
+    ordering = ["-id"]
+
 
 @admin.register(UserChannelStats)
-class UserChannelStatsAdmin(admin.ModelAdmin):
+class UserChannelStatsAdmin(ReadOnlyAdmin):
     list_display = ["user", "channel", "total_messages", "last_seen_at"]
     list_select_related = ["user", "channel"]
     raw_id_fields = ["user", "channel"]
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from django.db import connection, connections, models, transaction
+from django.db import connections, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
@@ -199,17 +199,6 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.text[:40]}"
-
-    def save(self, *args, **kwargs) -> None:
-        """Single saves (shell, admin, tests) take the write path's id-order lock."""
-        if self._state.adding and connection.vendor == "postgresql":
-            from messages_app.writes import lock_message_ids
-
-            with transaction.atomic(), connection.cursor() as cursor:
-                lock_message_ids(cursor)
-                super().save(*args, **kwargs)
-            return
-        super().save(*args, **kwargs)
 
     @property
     def color(self) -> str:

@@ -20,7 +20,6 @@ from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -38,9 +37,8 @@ from messages_app.models import (
     MessageQuerySet,
     UserChannelStats,
 )
-from messages_app.signals import channel_changed
 from messages_app.templatetags.goknut import highlight
-from messages_app.writes import delete_channel
+from messages_app.writes import add_channel, delete_channel, set_channel_enabled
 
 PAGE_SIZE = 50
 # The "older" button and the end-of-history note of each message list, shared
@@ -407,19 +405,6 @@ def channel_list(request: HttpRequest) -> HttpResponse:
     return render(request, "channels/list.html", context, status=status)
 
 
-def add_channel(name: str) -> Channel:
-    """Create the channel, or restore it if it was deleted with its history kept."""
-    with transaction.atomic():
-        channel, created = Channel.objects.get_or_create(name=name)
-        if not created:
-            channel.deleted_at = None
-            channel.enabled = True
-            channel.save(update_fields=["deleted_at", "enabled", "updated_at"])
-    # Ingest and the channel list follow channel_changed (messages_app.signals).
-    transaction.on_commit(lambda: channel_changed.send(sender=Channel, channel_id=channel.pk))
-    return channel
-
-
 @require_GET
 def channel_rows(request: HttpRequest) -> HttpResponse:
     return render(request, "partials/channel_rows.html", channel_list_context())
@@ -459,12 +444,13 @@ def channel_detail_rows(request: HttpRequest, name: str) -> HttpResponse:
 @friendly_errors
 def channel_enabled(request: HttpRequest, name: str) -> HttpResponse:
     channel = get_channel_or_404(name)
-    enable = request.POST.get("enabled") == "true"
+    value = request.POST.get("enabled")
+    if value not in ("true", "false"):
+        raise BadQuery(["enabled must be true or false."])
+    enable = value == "true"
     if channel.deleted_at is not None:
         raise BadQuery([f"#{channel.name} was deleted; add it again to archive it."])
-    channel.enabled = enable
-    channel.save(update_fields=["enabled", "updated_at"])
-    transaction.on_commit(lambda: channel_changed.send(sender=Channel, channel_id=channel.pk))
+    set_channel_enabled([channel], enable)
     verb = "Enabled" if enable else "Disabled"
     flash.success(request, f"{verb} #{channel.name}.")
     return redirect("messages_app:channels")

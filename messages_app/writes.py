@@ -18,22 +18,21 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from messages_app import batch_sql as sql
 from messages_app.models import ActivityBucket, Channel, ChatUser, Message, UserChannelStats
 from messages_app.signals import channel_changed, messages_stored
-from messages_app.validators import TWITCH_LOGIN_RE, normalize_login
+from messages_app.validators import TWITCH_LOGIN_RE, normalize_login, validate_twitch_login
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT_LENGTH = 5000  # Twitch allows 500 characters; anything far longer is not chat.
-MAX_ROWS_PER_STATEMENT = 1000  # 7 parameters a row stays under SQLite's 32,766.
 RACE_RETRIES = 3
 MESSAGE_ID_LOCK = 0x676F6B6E7574  # "goknut": the advisory lock key of lock_message_ids
 
@@ -108,7 +107,7 @@ def _clean(records: Iterable[ChatRecord]) -> tuple[list[ChatRecord], int]:
 def _store_clean(records: list[ChatRecord]) -> BatchResult:
     result = BatchResult()
     # One cursor for the batch: django-prometheus builds a wrapper class per cursor.
-    with transaction.atomic(), _write_cursor() as cursor:
+    with transaction.atomic(), sql.write_cursor() as cursor:
         lock_message_ids(cursor)
         fresh = _drop_duplicates(cursor, records)
         result.duplicates = len(records) - len(fresh)
@@ -116,7 +115,7 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
             return result
         # Each sent_at becomes its query parameter once; the counters take min/max
         # over these values (SQLite's ISO strings sort like the times they name).
-        to_db = _datetime_adapter()
+        to_db = sql.datetime_adapter()
         stamped = [(r, to_db(r.sent_at)) for r in fresh]
         channel_ids = _upsert_channels(cursor, stamped)
         user_ids = _upsert_users(cursor, stamped)
@@ -162,12 +161,12 @@ def _drop_duplicates(cursor, records: list[ChatRecord]) -> list[ChatRecord]:
     """Drop records whose Twitch id is already stored or repeats within the batch."""
     wanted = sorted({r.twitch_id for r in records if r.twitch_id})
     stored = set()
-    table = _table(Message)
+    table = sql.table(Message)
     if wanted and connection.vendor == "postgresql":
         cursor.execute(f"SELECT twitch_id FROM {table} WHERE twitch_id = ANY(%s)", [wanted])
         stored.update(twitch_id for (twitch_id,) in cursor.fetchall())
         wanted = []
-    for chunk in _chunks(wanted, MAX_ROWS_PER_STATEMENT):
+    for chunk in sql.chunks(wanted, sql.MAX_ROWS_PER_STATEMENT):
         marks = ", ".join(["?"] * len(chunk))  # SQLite only, from here
         cursor.execute(f"SELECT twitch_id FROM {table} WHERE twitch_id IN ({marks})", chunk)
         stored.update(twitch_id for (twitch_id,) in cursor.fetchall())
@@ -195,18 +194,18 @@ def _upsert_channels(cursor, stamped: Stamped) -> dict[str, int]:
         else:
             entry[0] += 1
             entry[1] = max(entry[1], at)
-    now = _datetime_adapter()(timezone.now())
+    now = sql.datetime_adapter()(timezone.now())
     rows = [(name, "", False, now, now, n, last) for name, (n, last) in counts.items()]
-    table = _table(Channel)
-    sql = f"""
+    table = sql.table(Channel)
+    statement = f"""
         INSERT INTO {table} (name, display_name, enabled, created_at, updated_at,
                              total_messages, last_message_at)
         {{rows}}
         ON CONFLICT (name) DO UPDATE SET
             total_messages = {table}.total_messages + excluded.total_messages,
-            last_message_at = {_later(table, "last_message_at")}
+            last_message_at = {sql.later(table, "last_message_at")}
         RETURNING id, name"""
-    return dict((name, id_) for id_, name in _upsert(cursor, sql, rows, CHANNEL_TYPES))
+    return dict((name, id_) for id_, name in sql.upsert(cursor, statement, rows, CHANNEL_TYPES))
 
 
 def _upsert_users(cursor, stamped: Stamped) -> dict[str, int]:
@@ -222,19 +221,19 @@ def _upsert_users(cursor, stamped: Stamped) -> dict[str, int]:
         entry[2] = max(entry[2], at)
         entry[3] += 1
     rows = [(name, *entry) for name, entry in users.items()]
-    table = _table(ChatUser)
-    sql = f"""
+    table = sql.table(ChatUser)
+    statement = f"""
         INSERT INTO {table} (username, display_name, first_seen_at, last_seen_at,
                              total_messages)
         {{rows}}
         ON CONFLICT (username) DO UPDATE SET
             display_name = CASE WHEN excluded.display_name <> ''
                 THEN excluded.display_name ELSE {table}.display_name END,
-            first_seen_at = {_earlier(table, "first_seen_at")},
-            last_seen_at = {_later(table, "last_seen_at")},
+            first_seen_at = {sql.earlier(table, "first_seen_at")},
+            last_seen_at = {sql.later(table, "last_seen_at")},
             total_messages = {table}.total_messages + excluded.total_messages
         RETURNING id, username"""
-    return dict((name, id_) for id_, name in _upsert(cursor, sql, rows, USER_TYPES))
+    return dict((name, id_) for id_, name in sql.upsert(cursor, statement, rows, USER_TYPES))
 
 
 def _insert_messages(
@@ -263,13 +262,13 @@ def _insert_messages(
         )
         for r, at in stamped
     ]
-    sql = f"""
-        INSERT INTO {_table(Message)} (channel_id, user_id, text, sent_at, twitch_id,
+    statement = f"""
+        INSERT INTO {sql.table(Message)} (channel_id, user_id, text, sent_at, twitch_id,
                                        tags, is_action)
         {{rows}}
         ON CONFLICT DO NOTHING
         RETURNING id"""
-    ids = sorted(id_ for (id_,) in _upsert(cursor, sql, rows, MESSAGE_TYPES))
+    ids = sorted(id_ for (id_,) in sql.upsert(cursor, statement, rows, MESSAGE_TYPES))
     if len(ids) != len(rows):
         raise _LostRace
     return ids
@@ -289,20 +288,20 @@ def _upsert_user_channel_stats(
         entry[1] = min(entry[1], at)
         entry[2] = max(entry[2], at)
     rows = [(*key, *entry) for key, entry in stats.items()]
-    table = _table(UserChannelStats)
-    sql = f"""
+    table = sql.table(UserChannelStats)
+    statement = f"""
         INSERT INTO {table} (user_id, channel_id, total_messages, first_seen_at,
                              last_seen_at)
         {{rows}}
         ON CONFLICT (user_id, channel_id) DO UPDATE SET
             total_messages = {table}.total_messages + excluded.total_messages,
-            first_seen_at = {_earlier(table, "first_seen_at")},
-            last_seen_at = {_later(table, "last_seen_at")}"""
-    _execute_rows(cursor, sql, rows, STATS_TYPES)
+            first_seen_at = {sql.earlier(table, "first_seen_at")},
+            last_seen_at = {sql.later(table, "last_seen_at")}"""
+    sql.execute_rows(cursor, statement, rows, STATS_TYPES)
 
 
 def _upsert_buckets(cursor, records: list[ChatRecord], ids: list[int]) -> None:
-    to_db = _datetime_adapter()
+    to_db = sql.datetime_adapter()
     buckets: dict[datetime, list[int]] = defaultdict(lambda: [0, 0, 0])
     for record, id_ in zip(records, ids, strict=True):
         entry = buckets[record.sent_at.replace(second=0, microsecond=0)]
@@ -311,8 +310,8 @@ def _upsert_buckets(cursor, records: list[ChatRecord], ids: list[int]) -> None:
         entry[0] += 1
         entry[2] = id_  # ids ascend with the records
     rows = [(to_db(m), n, lo, hi) for m, (n, lo, hi) in buckets.items()]
-    table = _table(ActivityBucket)
-    sql = f"""
+    table = sql.table(ActivityBucket)
+    statement = f"""
         INSERT INTO {table} (minute, count, first_id, last_id)
         {{rows}}
         ON CONFLICT (minute) DO UPDATE SET
@@ -321,80 +320,7 @@ def _upsert_buckets(cursor, records: list[ChatRecord], ids: list[int]) -> None:
                 THEN excluded.first_id ELSE {table}.first_id END,
             last_id = CASE WHEN excluded.last_id > {table}.last_id
                 THEN excluded.last_id ELSE {table}.last_id END"""
-    _execute_rows(cursor, sql, rows, BUCKET_TYPES)
-
-
-# -- SQL helpers ---------------------------------------------------------------
-
-
-@contextmanager
-def _write_cursor():
-    """The cursor of a batch: the driver's own, on Django's connection and in its
-    transaction, with errors still raised as Django's (the pipeline retries
-    OperationalError). django-prometheus does not count these statements.
-
-    SQLite: a plain sqlite3 cursor and `?` placeholders. Django's cursor turns
-    every `%s` into `?` with a regular expression and wraps each call twice
-    (its own and django-prometheus's): 3-5% of the CPU of a batch of 100
-    (A/B in one process, six rounds).
-    PostgreSQL: a psycopg cursor with server-side binding. Django's cursors
-    bind on the client, so psycopg rendered every value into the SQL text,
-    arrays through a Python quoting loop: most of a 1,000-row batch's time.
-    Here the column arrays go in psycopg's binary format (`%b`, see _unnest).
-    """
-    connection.ensure_connection()
-    if connection.vendor == "postgresql":
-        import psycopg
-
-        cursor = psycopg.Cursor(connection.connection)
-    else:
-        cursor = connection.connection.cursor()
-    with connection.wrap_database_errors:
-        try:
-            yield cursor
-        finally:
-            cursor.close()
-
-
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _later(table: str, column: str) -> str:
-    """The later of the stored and the incoming value (NULL-safe, both databases)."""
-    return (
-        f"CASE WHEN {table}.{column} IS NULL OR excluded.{column} > {table}.{column} "
-        f"THEN excluded.{column} ELSE {table}.{column} END"
-    )
-
-
-def _earlier(table: str, column: str) -> str:
-    return (
-        f"CASE WHEN {table}.{column} IS NULL OR excluded.{column} < {table}.{column} "
-        f"THEN excluded.{column} ELSE {table}.{column} END"
-    )
-
-
-def _sqlite_datetime(value: datetime) -> str:
-    # What Django's adapter stores for a UTC value ("YYYY-MM-DD HH:MM:SS[.ffffff]"),
-    # without its time zone arithmetic, which was a fifth of the write path's time.
-    return value.isoformat(" ")[:-6]  # drop "+00:00": _clean made every value UTC
-
-
-def _datetime_adapter():
-    """The function that turns a UTC datetime into a query parameter.
-
-    Looked up once per statement: `connection.vendor` goes through a
-    context-local proxy that costs microseconds on every access.
-    """
-    if connection.vendor == "sqlite":
-        return _sqlite_datetime
-    return lambda value: value
-
-
-def _chunks(items: Sequence, size: int):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    sql.execute_rows(cursor, statement, rows, BUCKET_TYPES)
 
 
 # Column types of each statement's rows, in order, for PostgreSQL's arrays.
@@ -405,57 +331,64 @@ STATS_TYPES = ("bigint", "bigint", "bigint", "timestamptz", "timestamptz")
 BUCKET_TYPES = ("timestamptz", "bigint", "bigint", "bigint")
 
 
-def _values_sql(rows: Sequence[tuple]) -> str:
-    """SQLite: a multi-row VALUES list in the driver's own placeholders."""
-    row = "(" + ", ".join(["?"] * len(rows[0])) + ")"
-    return "VALUES " + ", ".join([row] * len(rows))
-
-
-def _unnest(rows: Sequence[tuple], types: Sequence[str]) -> tuple[str, list]:
-    """PostgreSQL: the rows as one array per column, `SELECT * FROM unnest(...)`.
-
-    With one placeholder a column instead of one a value, psycopg does not
-    split and quote a statement of 7,000 placeholders (the query text of a
-    1,000-row VALUES list is too long for its cache), and the server parses a
-    short statement: batches of 1,000 went from about 370 to 150 ms. Rows come
-    out of unnest in array order, so ids are still assigned in record order.
-    """
-    arrays = ", ".join(f"%b::{kind}[]" for kind in types)
-    return f"SELECT * FROM unnest({arrays})", [list(column) for column in zip(*rows, strict=True)]
-
-
-def _execute_rows(cursor, sql: str, rows: list[tuple], types: Sequence[str]) -> None:
-    """Run an INSERT that returns nothing for every row.
-
-    SQLite: executemany of the one-row statement, prepared once, where a multi-row
-    statement would be prepared anew for every row count. PostgreSQL: one
-    statement of column arrays (_unnest).
-    """
-    if connection.vendor == "sqlite":
-        cursor.executemany(sql.format(rows=_values_sql(rows[:1])), rows)
-    else:
-        rows_sql, params = _unnest(rows, types)
-        cursor.execute(sql.format(rows=rows_sql), params)
-
-
-def _upsert(cursor, sql: str, rows: list[tuple], types: Sequence[str]) -> list[tuple]:
-    """Run a multi-row INSERT ... RETURNING; returns every returned row.
-
-    SQLite: multi-row VALUES in chunks (parameters per statement are limited);
-    PostgreSQL: one statement of column arrays (_unnest)."""
-    if connection.vendor != "sqlite":
-        rows_sql, params = _unnest(rows, types)
-        cursor.execute(sql.format(rows=rows_sql), params)
-        return cursor.fetchall()
-    returned: list[tuple] = []
-    for chunk in _chunks(rows, MAX_ROWS_PER_STATEMENT):
-        params = [value for row in chunk for value in row]
-        cursor.execute(sql.format(rows=_values_sql(chunk)), params)
-        returned.extend(cursor.fetchall())
-    return returned
-
-
 # -- channel management ------------------------------------------------------
+# Every change to a channel goes through these functions, which announce it
+# after commit (channel_changed): the live pages resend their channel totals
+# and ingest JOINs or PARTs at its next poll of the table.
+
+
+def add_channel(name: str) -> Channel:
+    """Create the channel, or restore it if it was deleted with its history kept."""
+    with transaction.atomic():
+        channel, created = Channel.objects.get_or_create(name=name)
+        if not created:
+            channel.deleted_at = None
+            channel.enabled = True
+            channel.save(update_fields=["deleted_at", "enabled", "updated_at"])
+        _channels_changed([channel.pk])
+    return channel
+
+
+def ensure_channels(names: Iterable[str]) -> list[str]:
+    """Create or enable (and undelete) these channels (ingest's --channel and
+    TWITCH_CHANNELS). Raises ValidationError naming the first bad name before
+    changing anything; returns the normalised names."""
+    clean = []
+    for name in names:
+        login = normalize_login(name)
+        validate_twitch_login(login)
+        clean.append(login)
+    changed = []
+    with transaction.atomic():
+        for login in clean:
+            channel, created = Channel.objects.get_or_create(name=login)
+            if not created and (not channel.enabled or channel.deleted_at is not None):
+                channel.enabled, channel.deleted_at = True, None
+                channel.save(update_fields=["enabled", "deleted_at", "updated_at"])
+            elif not created:
+                continue  # already archived as asked
+            changed.append(channel.pk)
+        _channels_changed(changed)
+    return clean
+
+
+def set_channel_enabled(channels: Iterable[Channel], enabled: bool) -> int:
+    """Enable or disable channels (a deleted one is enabled only by add_channel)."""
+    ids = [channel.pk for channel in channels]
+    with transaction.atomic():
+        # update() skips auto_now: updated_at is set here.
+        updated = Channel.objects.filter(pk__in=ids).update(
+            enabled=enabled, updated_at=timezone.now()
+        )
+        _channels_changed(ids)
+    return updated
+
+
+def save_channel(channel: Channel) -> None:
+    """Save a channel edited as a whole (the admin's form)."""
+    with transaction.atomic():
+        channel.save()
+        _channels_changed([channel.pk])
 
 
 def delete_channel(channel: Channel, *, keep_history: bool) -> None:
@@ -465,6 +398,7 @@ def delete_channel(channel: Channel, *, keep_history: bool) -> None:
     hides it). Deleting history removes its messages and takes them off every
     user's counters in the same transaction, so totals stay true.
     """
+    pk = channel.pk  # delete() sets it to None
     with transaction.atomic():
         if keep_history:
             channel.enabled = False
@@ -473,13 +407,24 @@ def delete_channel(channel: Channel, *, keep_history: bool) -> None:
         else:
             _subtract_user_totals(channel)
             channel.delete()
-    transaction.on_commit(
-        lambda: channel_changed.send(sender=Channel, channel_id=channel.pk), robust=True
-    )
+        _channels_changed([pk])
+
+
+def _channels_changed(ids: Iterable[int]) -> None:
+    """Announce after commit; robust: a failing receiver is logged, never
+    reported as a failed write."""
+    ids = list(ids)
+
+    def announce() -> None:
+        for pk in ids:
+            channel_changed.send(sender=Channel, channel_id=pk)
+
+    if ids:
+        transaction.on_commit(announce, robust=True)
 
 
 def _subtract_user_totals(channel: Channel) -> None:
-    users, stats = _table(ChatUser), _table(UserChannelStats)
+    users, stats = sql.table(ChatUser), sql.table(UserChannelStats)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""UPDATE {users} SET total_messages = total_messages - (

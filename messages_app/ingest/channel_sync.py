@@ -14,33 +14,15 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections
 
 from messages_app.ingest.irc import TwitchClient
 from messages_app.ingest.pipeline import close_connection
 from messages_app.models import Channel
-from messages_app.validators import normalize_login, validate_twitch_login
 
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0
-
-
-def ensure_channels(names: Iterable[str]) -> list[str]:
-    """Create or enable (and undelete) these channels. Raises ValidationError
-    naming the first bad name before changing anything."""
-    clean = []
-    for name in names:
-        login = normalize_login(name)
-        validate_twitch_login(login)
-        clean.append(login)
-    with transaction.atomic():
-        for login in clean:
-            channel, created = Channel.objects.get_or_create(name=login)
-            if not created and (not channel.enabled or channel.deleted_at is not None):
-                channel.enabled, channel.deleted_at = True, None
-                channel.save(update_fields=["enabled", "deleted_at", "updated_at"])
-    return clean
 
 
 def wanted_channels() -> set[str]:

@@ -126,3 +126,24 @@ def test_it_refuses_the_admin_to_non_staff_users(client, django_user_model):
     client.force_login(user)
     response = client.get(reverse("admin:messages_app_channel_changelist"))
     assert response.status_code == 302
+
+
+def test_it_deletes_a_channel_keeping_its_history(staff_client, archive):
+    response = _act(staff_client, "delete_keep_history", [archive])
+    assert b"Deleted 1 channel(s); history kept." in response.content
+    channel = Channel.objects.get(pk=archive.pk)
+    assert (channel.enabled, channel.deleted_at is not None) == (False, True)
+    assert Message.objects.filter(channel=channel).exists()
+
+
+@pytest.mark.parametrize("model", ["message", "chatuser", "userchannelstats"])
+def test_it_offers_no_way_around_the_write_path(staff_client, archive, model):
+    obj = {"message": Message, "chatuser": ChatUser, "userchannelstats": UserChannelStats}[
+        model
+    ].objects.first()
+    for view in ("change", "delete"):
+        url = reverse(f"admin:messages_app_{model}_{view}", args=[obj.pk])
+        if view == "delete":
+            assert staff_client.post(url, {"post": "yes"}).status_code == 403
+    assert staff_client.get(reverse(f"admin:messages_app_{model}_add")).status_code == 403
+    assert obj.__class__.objects.filter(pk=obj.pk).exists()

@@ -207,3 +207,38 @@ def test_it_announces_a_deleted_channel_after_commit(two_channels):
     finally:
         channel_changed.disconnect(receiver)
     assert seen == [two_channels.pk]
+
+
+def test_it_stores_factory_messages_through_the_write_path():
+    from tests.factories import MessageFactory
+
+    message = MessageFactory(channel="forsen", username="alice", text="hi")
+    assert message.text == "hi"
+    assert Channel.objects.get(name="forsen").total_messages == 1
+    assert ChatUser.objects.get(username="alice").total_messages == 1
+
+
+def test_it_announces_a_channel_deleted_with_its_history_by_its_id(two_channels):
+    pk = two_channels.pk
+    seen = []
+    channel_changed.connect(receiver := lambda **kwargs: seen.append(kwargs["channel_id"]))
+    try:
+        delete_channel(two_channels, keep_history=False)
+    finally:
+        channel_changed.disconnect(receiver)
+    assert seen == [pk]  # not None: delete() clears the instance's pk
+
+
+def test_it_announces_channels_that_ingest_options_create_or_enable():
+    from messages_app.writes import ensure_channels
+
+    Channel.objects.create(name="lirik", enabled=False)
+    Channel.objects.create(name="xqc", enabled=True)
+    seen = []
+    channel_changed.connect(receiver := lambda **kwargs: seen.append(kwargs["channel_id"]))
+    try:
+        assert ensure_channels(["#Forsen", "lirik", "xqc"]) == ["forsen", "lirik", "xqc"]
+    finally:
+        channel_changed.disconnect(receiver)
+    changed = Channel.objects.filter(name__in=["forsen", "lirik"]).values_list("pk", flat=True)
+    assert sorted(seen) == sorted(changed)  # xqc was already enabled: nothing to say

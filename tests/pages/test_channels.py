@@ -211,3 +211,11 @@ def test_anonymous_adds_get_a_403_page_that_offers_sign_in(client):
     assert response.status_code == 403
     assert "Only staff can do that" in html(response)
     assert "/admin/login/?next=" in html(response)
+
+
+def test_staff_get_a_400_for_an_enabled_value_that_is_not_true_or_false(staff_client, store):
+    store(chat(channel="forsen"))
+    Channel.objects.filter(name="forsen").update(enabled=True)
+    response = staff_client.post("/channels/forsen/enabled", {"enabled": "banana"})
+    assert response.status_code == 400
+    assert Channel.objects.get(name="forsen").enabled is True

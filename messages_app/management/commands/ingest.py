@@ -10,10 +10,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from goknut.env import http_url
 from live import wakeups
 from messages_app.ingest import metrics
-from messages_app.ingest.channel_sync import ensure_channels
 from messages_app.ingest.irc import TWITCH_URL, LoginFailed, parse_irc_url
 from messages_app.ingest.pipeline import DEFAULT_QUEUE_SIZE, IngestStats, Pipeline
 from messages_app.ingest.runner import run_irc, run_replay
+from messages_app.writes import ensure_channels
 
 DEMO_CHANNELS = 6
 
