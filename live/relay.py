@@ -11,7 +11,7 @@ on an idle database is one primary-key probe.
 
 The event loop only ever publishes finished bytes; every database read runs in
 a thread (`reader` for ticks, `lookups` for connection set-up), so a slow query
-cannot stall the connections.
+cannot stall the connections. What is read, and how, is live/reads.py.
 """
 
 from __future__ import annotations
@@ -19,19 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
-from django.db.models import Max
+from django.db import DatabaseError
 
-from live import events, metrics, wakeups
+from live import events, metrics, reads, wakeups
 from live.broadcast import Broadcaster, Subscriber
-from messages_app.models import Channel, ChatUser, Message
 
 log = logging.getLogger("live")
 
@@ -43,56 +39,6 @@ POLL_SECONDS, IDLE_POLL_SECONDS, IDLE_AFTER_SECONDS = 0.01, 0.05, 2.0
 # on loopback, most of it the kernel's), so the more subscribers, the fewer
 # ticks a second (10 ms apart with a handful, 50 ms from 1,000 subscribers on).
 MIN_TICK_SECONDS, MAX_TICK_SECONDS, TICK_SECONDS_PER_SUBSCRIBER = 0.01, 0.05, 0.00005
-BATCH = 1000  # rows per read; a bigger backlog is read in consecutive ticks
-REPLAY_LIMIT = 500  # the contract: at most 500 messages replayed, else `fallback`
-SKIPPED_COUNT_LIMIT = 100_000  # a fallback counts the messages it skips up to this
-RECOUNT_SECONDS = 10  # home totals are recounted at least this often while chat flows
-LIST_TOTALS_LIMIT = 1000  # channels sent on connect to the channels view
-TOP_USERS = 100  # users sent on connect to the users view without a cursor
-
-
-@dataclass(slots=True)
-class Row:
-    id: int
-    channel_name: str
-    username: str
-    data: str  # the JSON of the `message` payload, encoded once
-
-
-@dataclass(slots=True)
-class Tick:
-    high: int
-    rows: list[Row]
-    metrics: dict[str, Any] | None = None
-    channels: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name
-    users: dict[str, dict[str, Any]] = field(default_factory=dict)  # by username
-    detected_at: float = 0.0
-
-
-def _channel_payload(row: dict, cursor: int) -> dict[str, Any]:
-    return {
-        "type": "channel_count",
-        "cursor": cursor,
-        "channel_id": row["id"],
-        "channel_name": row["name"],
-        "total_messages": row["total_messages"],
-        "last_message_at": events.iso(row["last_message_at"]),
-    }
-
-
-def _user_payload(row: dict, cursor: int, kind: str = "user_count") -> dict[str, Any]:
-    return {
-        "type": kind,
-        "cursor": cursor,
-        "user_id": row["id"],
-        "username": row["username"],
-        "total_messages": row["total_messages"],
-        "last_seen_at": events.iso(row["last_seen_at"]),
-    }
-
-
-CHANNEL_FIELDS = ("id", "name", "total_messages", "last_message_at")
-USER_FIELDS = ("id", "username", "total_messages", "last_seen_at")
 
 
 class Relay:
@@ -116,11 +62,7 @@ class Relay:
         # connections are refused with a 503 at once (live/endpoint.py).
         self.db_error = ""
         self._dirty_totals = False
-        self._totals: dict[str, int] = {}
-        self._max_ids = (0, 0)  # highest user and channel id counted in _totals
-        self._counted_at = 0.0
-        table = connection.ops.quote_name(Channel._meta.db_table)
-        self._sum_sql = f"SELECT SUM(total_messages) FROM {table}"
+        self.totals = reads.HomeTotals()  # read in the reader thread only
         self.channel_ids: dict[str, int] = {}  # name -> id, for connect validation
         self.user_ids: dict[str, int] = {}
         self.task = loop.create_task(self._run())
@@ -179,7 +121,7 @@ class Relay:
         self._read_worked()
         self._ready.set_result(None)
         log.info("live relay started cursor=%d", self.cursor)
-        probe = _ChangeProbe()
+        probe = reads.ChangeProbe()
         last_keepalive = time.monotonic()
         last_read = active_at = 0.0
         while True:
@@ -201,7 +143,7 @@ class Relay:
                 await asyncio.sleep(wait)
             last_read = time.monotonic()
             tick = await self._tick()
-            if tick is not None and len(tick.rows) >= BATCH:
+            if tick is not None and len(tick.rows) >= reads.BATCH:
                 self.wake()  # more backlog: read again at once
 
     def _tick_interval(self) -> float:
@@ -209,7 +151,7 @@ class Relay:
         interval = self.broadcaster.count * TICK_SECONDS_PER_SUBSCRIBER
         return max(MIN_TICK_SECONDS, min(MAX_TICK_SECONDS, interval))
 
-    async def _tick(self) -> Tick | None:
+    async def _tick(self) -> reads.Tick | None:
         """Read what is new, publish it, answer the connections waiting in sync()."""
         woken_at, self._woken_at = self._woken_at, None
         dirty, self._dirty_totals = self._dirty_totals, False
@@ -218,7 +160,7 @@ class Relay:
         try:
             views = frozenset(s.view for s in self._first_subscribers())
             tick = await self.loop.run_in_executor(
-                self.reader, self._read, self.cursor, dirty, views
+                self.reader, reads.read_tick, self.cursor, dirty, views, self.totals
             )
         except Exception as exc:
             self._read_failed(exc)
@@ -230,6 +172,7 @@ class Relay:
             return None
         self._read_worked()
         if tick is not None:
+            self.home_totals = tick.totals
             if woken_at is not None:
                 tick.detected_at = min(tick.detected_at, woken_at)
             read = time.monotonic()
@@ -277,8 +220,7 @@ class Relay:
             timer.cancel()
 
     def _start(self) -> tuple[int, dict[str, int]]:
-        close_old_connections()
-        return _max_id(), self._read_totals(set(), set(), True)
+        return reads.max_id(), self.totals.read(set(), set(), True)
 
     async def _listen_to_layer(self) -> None:
         """Wake-ups from other processes (Redis): one group message per stored
@@ -298,68 +240,9 @@ class Relay:
         else:
             self.wake(committed_at)
 
-    # -- reading (relay thread) -------------------------------------------------
-
-    def _read(self, cursor: int, dirty: bool, views: frozenset[str]) -> Tick | None:
-        """Rows after `cursor`, rendered and encoded, with the totals the
-        subscribed `views` show. Counts no view shows are not read: a view that
-        gains its first subscriber meanwhile gets fresh counts from its catch-up,
-        which reads the database after subscribing, hence after these rows."""
-        close_old_connections()
-        # The rows and counters are read without a transaction: SQLite's IMMEDIATE
-        # mode would take the write lock. Counters read after the rows may already
-        # include newer rows; those come in the next tick with fresher totals, and
-        # totals (not deltas) make that harmless.
-        values = events.message_values(Message.objects.after(cursor).order_by("id"))
-        messages = list(values[:BATCH])
-        if not messages and not dirty:
-            return None
-        detected_at = time.time()
-        high = messages[-1][0] if messages else cursor
-        payload, dumps = events.message_payload, events.dumps
-        rows = [Row(m[0], m[2], m[4], dumps(payload(m))) for m in messages]
-        channel_ids = {m[1] for m in messages}
-        user_ids = {m[3] for m in messages}
-        tick = Tick(high=high, rows=rows, detected_at=detected_at)
-        if views & {"channels", "channel"}:
-            if dirty:
-                channel_qs = Channel.objects.active().values(*CHANNEL_FIELDS)[:LIST_TOTALS_LIMIT]
-            else:
-                channel_qs = Channel.objects.filter(id__in=channel_ids).values(*CHANNEL_FIELDS)
-            for row in channel_qs:
-                tick.channels[row["name"]] = _channel_payload(row, high)
-        if views & {"users", "user_profile"}:
-            for row in ChatUser.objects.filter(id__in=user_ids).values(*USER_FIELDS):
-                tick.users[row["username"]] = _user_payload(row, high)
-        totals = self._read_totals(user_ids, channel_ids, dirty)
-        tick.metrics = {"type": "metrics", "cursor": high, **totals}
-        self.home_totals = totals
-        return tick
-
-    def _read_totals(
-        self, user_ids: set[int], channel_ids: set[int], dirty: bool
-    ) -> dict[str, int]:
-        """Home totals from the counters. Counting users and channels costs a
-        scan, so it is redone only when a user or channel id above the highest
-        seen appears (ids only grow), a channel changed, or every RECOUNT_SECONDS
-        (another process deleted one); the message total is a sum over the
-        channel rows, one plain statement (the ORM's compile cost more)."""
-        newest = (max(user_ids, default=0), max(channel_ids, default=0))
-        grew = newest[0] > self._max_ids[0] or newest[1] > self._max_ids[1]
-        stale = time.monotonic() - self._counted_at > RECOUNT_SECONDS
-        if dirty or stale or grew or not self._totals:
-            self._max_ids = (max(newest[0], self._max_ids[0]), max(newest[1], self._max_ids[1]))
-            self._counted_at = time.monotonic()
-            self._totals["total_channels"] = Channel.objects.active().count()
-            self._totals["total_users"] = ChatUser.objects.count()
-        with connection.cursor() as cursor:
-            cursor.execute(self._sum_sql)
-            self._totals["total_messages"] = int(cursor.fetchone()[0] or 0)  # Decimal on PostgreSQL
-        return dict(self._totals)
-
     # -- publishing (event loop) --------------------------------------------------
 
-    def _publish(self, tick: Tick) -> None:
+    def _publish(self, tick: reads.Tick) -> None:
         sent = 0
         frame, encode = events.frame, events.encode
         for topic, subs in list(self.broadcaster.topics.items()):
@@ -421,7 +304,7 @@ class Relay:
             ids["user"] = self.user_ids.get(spec.user)
         if None not in ids.values():
             return ids
-        ids = await self.loop.run_in_executor(self.lookups, _lookup, spec)
+        ids = await self.loop.run_in_executor(self.lookups, reads.lookup, spec)
         for kind, cache in (("channel", self.channel_ids), ("user", self.user_ids)):
             if ids.get(kind) is not None:
                 if len(cache) > 100_000:
@@ -440,9 +323,11 @@ class Relay:
     ) -> bytes:
         if after >= upto and spec.view in ("home", "messages"):
             # Nothing to replay and totals at hand: no thread, no query.
-            return _totals_frames(spec, ids, resumed, upto, [], False, self.home_totals)
+            return b"".join(
+                reads.totals_list(spec, ids, resumed, upto, [], False, self.home_totals)
+            )
         return await self.loop.run_in_executor(
-            self.lookups, _catch_up, spec, ids, after, upto, resumed, dict(self.home_totals)
+            self.lookups, reads.catch_up, spec, ids, after, upto, resumed, dict(self.home_totals)
         )
 
 
@@ -453,135 +338,6 @@ class DatabaseUnavailable(Exception):
 def _resolve(future: asyncio.Future | None) -> None:
     if future is not None and not future.done():
         future.set_result(None)
-
-
-class _ChangeProbe:
-    """Has anything been committed since the last call? On SQLite,
-    `PRAGMA data_version` on a private connection answers in microseconds without
-    reading any table (so it runs on the event loop); elsewhere: always "maybe",
-    and the relay's read itself is the probe."""
-
-    def __init__(self) -> None:
-        self.connection = None
-        self.version = None
-        db = settings.DATABASES["default"]
-        if db["ENGINE"].endswith("sqlite3"):
-            try:
-                self.connection = sqlite3.connect(db["NAME"], isolation_level=None, timeout=0.1)
-            except sqlite3.Error:
-                log.warning("live relay: no data_version probe, reading every poll")
-
-    def changed(self) -> bool:
-        if self.connection is None:
-            return True
-        try:
-            (version,) = self.connection.execute("PRAGMA data_version").fetchone()
-        except sqlite3.Error:
-            return True
-        changed, self.version = version != self.version, version
-        return changed
-
-
-def _max_id() -> int:
-    close_old_connections()
-    return Message.objects.aggregate(n=Max("id"))["n"] or 0
-
-
-def _lookup(spec: events.Spec) -> dict[str, int | None]:
-    close_old_connections()
-    ids: dict[str, int | None] = {}
-    if spec.channel:
-        ids["channel"] = (
-            Channel.objects.filter(name=spec.channel).values_list("id", flat=True).first()
-        )
-    if spec.user:
-        ids["user"] = (
-            ChatUser.objects.filter(username=spec.user).values_list("id", flat=True).first()
-        )
-    return ids
-
-
-def _catch_up(
-    spec: events.Spec,
-    ids: dict[str, int | None],
-    after: int,
-    upto: int,
-    resumed: bool,
-    home_totals: dict[str, int],
-) -> bytes:
-    """The replay (messages in (after, upto]) and current totals for a new
-    connection, as one chunk sent before any live event."""
-    close_old_connections()
-    topic, view = spec.topic, spec.view
-    out: list[bytes] = []
-    replayed: list[tuple] = []
-    fallback = False
-    if after < upto and view in events.VIEWS_WITH_MESSAGES | {"users"}:
-        qs = Message.objects.filter(id__gt=after, id__lte=upto).order_by("id")
-        if "channel" in ids:
-            qs = qs.for_channel(ids["channel"])
-        if "user" in ids:
-            qs = qs.for_user(ids["user"])
-        replayed = list(events.message_values(qs)[: REPLAY_LIMIT + 1])
-        if len(replayed) > REPLAY_LIMIT:
-            fallback = True
-            # How many the client skips, so the page can say so and link to them
-            # (counted up to a bound: an index range scan, never the whole table).
-            skipped = qs[:SKIPPED_COUNT_LIMIT].count()
-            out.append(
-                events.status(
-                    topic, upto, "fallback", "too-far-behind", 0,
-                    skipped=skipped, skipped_more=skipped >= SKIPPED_COUNT_LIMIT, after_id=after,
-                )
-            )  # fmt: skip
-        elif view != "users":
-            for row in replayed:
-                data = events.dumps(events.message_payload(row))
-                out.append(events.frame(topic, "message", row[0], data))
-    out.append(_totals_frames(spec, ids, resumed, upto, replayed, fallback, home_totals))
-    return b"".join(out)
-
-
-def _totals_frames(
-    spec: events.Spec,
-    ids: dict[str, int | None],
-    resumed: bool,
-    upto: int,
-    replayed: list[tuple],
-    fallback: bool,
-    home_totals: dict[str, int],
-) -> bytes:
-    return b"".join(_totals_list(spec, ids, resumed, upto, replayed, fallback, home_totals))
-
-
-def _totals_list(
-    spec: events.Spec,
-    ids: dict[str, int | None],
-    resumed: bool,
-    upto: int,
-    replayed: list[tuple],
-    fallback: bool,
-    home_totals: dict[str, int],
-) -> list[bytes]:
-    topic, view = spec.topic, spec.view
-    if view == "home":
-        # The relay's totals, read with its last tick (so as of `upto` or later).
-        return [events.encode(topic, {"type": "metrics", "cursor": upto, **home_totals})]
-    if view in ("channels", "channel"):
-        qs = Channel.objects.active().values(*CHANNEL_FIELDS)
-        if view == "channel":
-            qs = Channel.objects.filter(id=ids["channel"]).values(*CHANNEL_FIELDS)
-        return [events.encode(topic, _channel_payload(r, upto)) for r in qs[:LIST_TOTALS_LIMIT]]
-    if view == "users":
-        if resumed and not fallback:
-            qs = ChatUser.objects.filter(id__in={row[3] for row in replayed})
-        else:
-            qs = ChatUser.objects.by_activity()[:TOP_USERS]
-        return [events.encode(topic, _user_payload(r, upto)) for r in qs.values(*USER_FIELDS)]
-    if view == "user_profile":
-        rows = ChatUser.objects.filter(id=ids["user"]).values(*USER_FIELDS)
-        return [events.encode(topic, _user_payload(r, upto, "user_profile")) for r in rows]
-    return []
 
 
 # -- signal wiring (apps.ready) ---------------------------------------------------

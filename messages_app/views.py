@@ -1,46 +1,34 @@
 """The pages: home, messages, channels, users, search, and their htmx partials.
 
-Every message list is newest first and paged by id (keyset): `?before=<id>` is
-the next older page, `?after=<id>` the next newer one, and the rows partials
-take `after_id=<id>` for polling (docs/live-dom.md). A page of rows is always
-`id < cursor ORDER BY id DESC LIMIT n`, so messages arriving meanwhile never
-shift a page: nothing is skipped or repeated. Counts come from the maintained
-counters, never COUNT(*) over messages. See docs/pages.md.
+Views turn a request into a call of messages_app/pages.py (the queries, paged
+by id) or writes.py (staff actions) and render the result. See docs/pages.md.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from messages_app import search
+from messages_app import pages, search
 from messages_app.forms import ChannelAddForm, ChannelDeleteForm, MessageFilterForm, UserListForm
 from messages_app.models import (
-    ActivityBucket,
     Channel,
     ChatUser,
     Message,
-    MessageQuerySet,
     UserChannelStats,
 )
-from messages_app.templatetags.goknut import highlight
 from messages_app.writes import add_channel, delete_channel, set_channel_enabled
 
-PAGE_SIZE = 50
 # The "older" button and the end-of-history note of each message list, shared
 # by its page and its rows partial (which swaps the pager out of band).
 PAGER_LABELS = {
@@ -53,9 +41,6 @@ PAGER_LABELS = {
     ),
     "user-messages": ("Older messages", "That is this user's first message."),
 }
-POLL_LIMIT = 500  # docs/live-dom.md: a poll returns at most 500 rows
-USERS_PAGE_SIZE = 50
-USERS_SCAN = 2_000  # see most_active_matching
 
 
 # -- errors --------------------------------------------------------------------
@@ -119,113 +104,6 @@ def message_filters(request: HttpRequest) -> MessageFilterForm:
 # -- message pages -------------------------------------------------------------
 
 
-@dataclass
-class MessagePage:
-    rows: list[Message]
-    older: int | None  # ?before= for the next older page, None at the end of history
-    newer: int | None  # ?after= for the next newer page, None on the newest page
-
-    @property
-    def cursor(self) -> int:
-        """The highest id the page was built from (data-live-cursor)."""
-        return self.rows[0].id if self.rows else 0
-
-
-def filtered_messages(form: MessageFilterForm) -> MessageQuerySet:
-    """Messages narrowed by the form's channel, user and time filters (not text:
-    search has its own query plan, see _fetch)."""
-    data = form.cleaned_data
-    qs = Message.objects.all()
-    if data["channel"]:
-        qs = qs.for_channel(data["channel"])
-    if data["user"]:
-        qs = qs.for_user(data["user"])
-    return row_fields(qs.sent_between(data["since"], data["until"]))
-
-
-# What message_row.html shows. The full channel and user rows would cost a
-# dozen more columns per message, five of them datetimes to parse.
-ROW_FIELDS = (
-    "id", "text", "sent_at", "tags", "is_action", "channel_id", "user_id",
-    "channel__name", "user__username", "user__display_name",
-)  # fmt: skip
-
-
-def row_fields(qs: MessageQuerySet) -> MessageQuerySet:
-    return qs.with_related().only(*ROW_FIELDS)
-
-
-def message_page(form: MessageFilterForm, qs: MessageQuerySet, size: int = PAGE_SIZE):
-    """One page of `qs` (already filtered, not yet searched) at the form's cursor."""
-    data = form.cleaned_data
-    before, after = data["before"], data["after"]
-    if after is not None:
-        # The next newer page: the `size` ids just above the cursor, shown newest first.
-        rows = _fetch(qs, data, size + 1, after=after, newest_first=False)
-        has_more = len(rows) > size
-        rows = rows[:size][::-1]
-        return MessagePage(
-            rows, rows[-1].id if rows else after + 1, rows[0].id if has_more else None
-        )
-    rows = _fetch(qs, data, size + 1, before=before)
-    older = rows[size - 1].id if len(rows) > size else None
-    rows = rows[:size]
-    newer = rows[0].id if rows and before is not None else None
-    if before is not None and not rows:
-        newer = max(before - 1, 0)
-    return MessagePage(rows, older, newer)
-
-
-def _fetch(qs, data: dict, limit: int, *, before=None, after=None, newest_first=True):
-    """`limit` rows of qs beyond the cursor, in id order; text goes through the
-    index walk of search.newest_matches (see its docstring for the query plan)."""
-    if data["q"]:
-        id_range = None
-        if data["since"] or data["until"]:
-            id_range = ActivityBucket.objects.id_range(data["since"], data["until"])
-            if id_range is None:
-                return []
-        return search.newest_matches(
-            qs,
-            data["q"],
-            limit,
-            before=before,
-            after=after,
-            newest_first=newest_first,
-            id_range=id_range,
-            expected_share=expected_share(data),
-        )
-    if before is not None:
-        qs = qs.before(before)
-    if after is not None:
-        qs = qs.after(after)
-    return list(qs.order_by("-id" if newest_first else "id")[:limit])
-
-
-def expected_share(data: dict) -> float | None:
-    """The fraction of all messages the channel and user filters keep, from the
-    counters; search uses it to pick its query plan (search.newest_matches)."""
-    counts = [f.total_messages for f in (data["channel"], data["user"]) if f is not None]
-    if not counts:
-        return None
-    total = Channel.objects.aggregate(total=Sum("total_messages"))["total"] or 0
-    return min(counts) / total if total else None
-
-
-def with_highlights(rows: list[Message], query: str) -> list[Message]:
-    """Attach escaped-then-marked text; message_row.html shows it instead of text."""
-    terms = [t + ("*" if prefix else "") for t, negated, prefix in search.parse_terms(query)
-             if not negated]  # fmt: skip
-    for message in rows:
-        message.highlighted = highlight(message.text, terms)
-    return rows
-
-
-def latest_message_id() -> int:
-    """The newest stored id: the live cursor of pages that show counts, not rows."""
-    return Message.objects.order_by("-id").values_list("id", flat=True).first() or 0
-
-
 def live_url(view: str, cursor: int, **subjects: str) -> str | None:
     """The stream URL of docs/live-dom.md, or None when streaming is off."""
     if not settings.ENABLE_SSE:
@@ -253,12 +131,12 @@ def render_rows(
     if data["after_id"] is not None:
         # The newest POLL_LIMIT rows above the cursor: a client further behind
         # than that would trim to its cap anyway.
-        rows = _fetch(qs, data, POLL_LIMIT, after=data["after_id"])
-        page = MessagePage(rows, None, None)
+        rows = pages.fetch_rows(qs, data, pages.POLL_LIMIT, after=data["after_id"])
+        page = pages.MessagePage(rows, None, None)
     else:
-        page = message_page(form, qs)
+        page = pages.message_page(form, qs)
     if data["q"]:
-        with_highlights(page.rows, data["q"])
+        pages.with_highlights(page.rows, data["q"])
     context = {
         "rows": page.rows,
         "page": page,
@@ -270,18 +148,18 @@ def render_rows(
     return render(request, "partials/message_rows.html", context)
 
 
-def message_list_context(form: MessageFilterForm, page: MessagePage, **extra) -> dict:
+def message_list_context(form: MessageFilterForm, page: pages.MessagePage, **extra) -> dict:
     return {"form": form, "page": page, "rows": page.rows, **extra}
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    latest = list(row_fields(Message.objects.newest_first())[: PAGE_SIZE + 1])
-    older = latest[PAGE_SIZE - 1].id if len(latest) > PAGE_SIZE else None
-    latest = latest[:PAGE_SIZE]
-    page = MessagePage(latest, older, None)
+    latest = list(pages.row_fields(Message.objects.newest_first())[: pages.PAGE_SIZE + 1])
+    older = latest[pages.PAGE_SIZE - 1].id if len(latest) > pages.PAGE_SIZE else None
+    latest = latest[: pages.PAGE_SIZE]
+    page = pages.MessagePage(latest, older, None)
     context = {
-        "metrics": home_metrics_values(),
+        "metrics": pages.home_metrics_values(),
         "page": page,
         "rows": latest,
         "live_url": live_url("home", page.cursor),
@@ -290,23 +168,9 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home/home.html", context)
 
 
-def home_metrics_values() -> dict:
-    now = timezone.now()
-    totals = Channel.objects.aggregate(total=Sum("total_messages"))
-    return {
-        # Every channel row, deleted-with-history ones included: their messages
-        # are still stored. Never COUNT(*) over messages.
-        "total_messages": totals["total"] or 0,
-        "total_channels": Channel.objects.active().count(),
-        "total_users": ChatUser.objects.count(),
-        "last_minute": ActivityBucket.objects.since(now - timedelta(minutes=1)),
-        "last_hour": ActivityBucket.objects.since(now - timedelta(hours=1)),
-    }
-
-
 @require_GET
 def home_metrics(request: HttpRequest) -> HttpResponse:
-    context = {"metrics": home_metrics_values()}
+    context = {"metrics": pages.home_metrics_values()}
     return render(request, "home/metrics.html", context)
 
 
@@ -315,9 +179,9 @@ def home_metrics(request: HttpRequest) -> HttpResponse:
 def message_list(request: HttpRequest) -> HttpResponse:
     form = message_filters(request)
     data = form.cleaned_data
-    page = message_page(form, filtered_messages(form))
+    page = pages.message_page(form, pages.filtered_messages(form))
     if data["q"]:
-        with_highlights(page.rows, data["q"])
+        pages.with_highlights(page.rows, data["q"])
     # Text and time filters and older pages cannot follow the stream (live-dom.md).
     live = not (data["q"] or data["since"] or data["until"] or page.newer is not None)
     channel, user = data["channel"], data["user"]
@@ -342,7 +206,7 @@ def message_list(request: HttpRequest) -> HttpResponse:
 def message_rows(request: HttpRequest) -> HttpResponse:
     form = message_filters(request)
     page_path = reverse("messages_app:messages")
-    return render_rows(request, form, filtered_messages(form), "message-list", page_path)
+    return render_rows(request, form, pages.filtered_messages(form), "message-list", page_path)
 
 
 @require_GET
@@ -350,10 +214,10 @@ def message_rows(request: HttpRequest) -> HttpResponse:
 def search_page(request: HttpRequest) -> HttpResponse:
     form = message_filters(request)
     data = form.cleaned_data
-    page = MessagePage([], None, None)
+    page = pages.MessagePage([], None, None)
     if data["q"]:
-        page = message_page(form, filtered_messages(form))
-        with_highlights(page.rows, data["q"])
+        page = pages.message_page(form, pages.filtered_messages(form))
+        pages.with_highlights(page.rows, data["q"])
     context = message_list_context(
         form,
         page,
@@ -372,7 +236,7 @@ def search_rows(request: HttpRequest) -> HttpResponse:
     if not form.cleaned_data["q"]:
         raise BadQuery(["Text: enter something to search for."])
     page_path = reverse("messages_app:search")
-    return render_rows(request, form, filtered_messages(form), "search-results", page_path)
+    return render_rows(request, form, pages.filtered_messages(form), "search-results", page_path)
 
 
 # -- channels ------------------------------------------------------------------
@@ -394,7 +258,7 @@ def channel_list(request: HttpRequest) -> HttpResponse:
             return redirect("messages_app:channels")
     elif request.method == "POST":
         raise PermissionDenied("Only staff can add channels.")
-    cursor = latest_message_id()
+    cursor = pages.latest_message_id()
     context = {
         **channel_list_context(),
         "form": form,
@@ -415,7 +279,7 @@ def channel_rows(request: HttpRequest) -> HttpResponse:
 def channel_detail(request: HttpRequest, name: str) -> HttpResponse:
     channel = get_channel_or_404(name)
     form = message_filters(request)
-    page = message_page(form, row_fields(Message.objects.for_channel(channel)))
+    page = pages.message_page(form, pages.row_fields(Message.objects.for_channel(channel)))
     live = channel.deleted_at is None and page.newer is None
     context = {
         "channel": channel,
@@ -434,7 +298,7 @@ def channel_detail(request: HttpRequest, name: str) -> HttpResponse:
 def channel_detail_rows(request: HttpRequest, name: str) -> HttpResponse:
     channel = get_channel_or_404(name)
     form = message_filters(request)
-    qs = row_fields(Message.objects.for_channel(channel))
+    qs = pages.row_fields(Message.objects.for_channel(channel))
     page_path = reverse("messages_app:channel", args=[channel.name])
     return render_rows(request, form, qs, "channel-messages", page_path)
 
@@ -484,47 +348,15 @@ def user_page(request: HttpRequest) -> tuple[UserListForm, list[ChatUser], str |
     form = UserListForm(request.GET)
     if not form.is_valid():
         raise BadQuery([f"{field}: {e}" for field, errs in form.errors.items() for e in errs])
-    qs = ChatUser.objects.by_activity()
-    if form.cleaned_data["cursor"]:
-        total, id_ = form.cleaned_data["cursor"]
-        qs = qs.filter(Q(total_messages__lt=total) | Q(total_messages=total, id__gt=id_))
-    if form.cleaned_data["q"]:
-        users = most_active_matching(qs, form.cleaned_data["q"], USERS_PAGE_SIZE + 1)
-    else:
-        users = list(qs[: USERS_PAGE_SIZE + 1])
-    next_cursor = None
-    if len(users) > USERS_PAGE_SIZE:
-        users = users[:USERS_PAGE_SIZE]
-        next_cursor = f"{users[-1].total_messages}-{users[-1].id}"
+    users, next_cursor = pages.users_page(form.cleaned_data["cursor"], form.cleaned_data["q"])
     return form, users, next_cursor
-
-
-def most_active_matching(qs, fragment: str, limit: int) -> list[ChatUser]:
-    """The most active users of qs whose name contains fragment.
-
-    Walking the activity index and testing each name is fast for a common
-    fragment but reads every user for a rare one; finding the matches in the
-    trigram name index (ChatUserQuerySet.name_contains_indexed) and sorting them is
-    the reverse. So test the most active USERS_SCAN first: if they hold a full
-    page, that page is exact (every user beyond them ranks lower); otherwise
-    the matches are few and the index finds them.
-    """
-    edge = qs.values_list("total_messages", flat=True)[USERS_SCAN - 1 : USERS_SCAN]
-    if not edge:  # fewer users than that: the walk reads them all anyway
-        return list(qs.name_contains(fragment)[:limit])
-    # Everyone at least as active as the USERS_SCAN-th: a prefix of qs's order.
-    head = qs.filter(total_messages__gte=edge[0])
-    users = list(head.name_contains(fragment)[:limit])
-    if len(users) == limit:
-        return users
-    return list(qs.name_contains_indexed(fragment)[:limit])
 
 
 @require_GET
 @friendly_errors
 def user_list(request: HttpRequest) -> HttpResponse:
     form, users, next_cursor = user_page(request)
-    cursor = latest_message_id()
+    cursor = pages.latest_message_id()
     context = {
         "form": form,
         "users": users,
@@ -554,7 +386,7 @@ def user_detail(request: HttpRequest, name: str) -> HttpResponse:
     user = get_user_or_404(name)
     form = message_filters(request)
     form.cleaned_data["user"] = user  # the profile's user, whatever ?user= says
-    page = message_page(form, filtered_messages(form))
+    page = pages.message_page(form, pages.filtered_messages(form))
     data = form.cleaned_data
     live = not (data["since"] or data["until"] or data["q"] or page.newer is not None)
     channel_name = data["channel"].name if data["channel"] else ""
@@ -586,7 +418,7 @@ def user_detail_rows(request: HttpRequest, name: str) -> HttpResponse:
     user = get_user_or_404(name)
     form = message_filters(request)
     form.cleaned_data["user"] = user
-    qs = filtered_messages(form)
+    qs = pages.filtered_messages(form)
     page_path = reverse("messages_app:user", args=[user.username])
     return render_rows(request, form, qs, "user-messages", page_path)
 

@@ -58,9 +58,9 @@ def test_it_finds_users_by_name_fragment(client, crowd):
 
 
 def test_name_search_falls_back_past_the_most_active_users(client, crowd, monkeypatch):
-    from messages_app import views
+    from messages_app import pages
 
-    monkeypatch.setattr(views, "USERS_SCAN", 5)  # force the second plan
+    monkeypatch.setattr(pages, "USERS_SCAN", 5)  # force the second plan
     response = client.get("/users?q=viewer1")
     assert user_keys(response) == expected_order(username__contains="viewer1")[:50]
 

@@ -1,0 +1,189 @@
+"""The queries behind the pages: message lists paged by id (keyset), the
+users list, the home totals. views.py turns requests into these calls and
+their results into templates; nothing here knows about requests.
+
+Every message list is newest first and paged by id: `before=<id>` is the next
+older page, `after=<id>` the next newer one, and polling asks `after_id=<id>`
+(docs/live-dom.md). A page of rows is always `id < cursor ORDER BY id DESC
+LIMIT n`, so messages arriving meanwhile never shift a page: nothing is
+skipped or repeated. Counts come from the maintained counters, never COUNT(*)
+over messages. See docs/pages.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from messages_app import search
+from messages_app.forms import MessageFilterForm
+from messages_app.models import ActivityBucket, Channel, ChatUser, Message, MessageQuerySet
+from messages_app.templatetags.goknut import highlight
+
+PAGE_SIZE = 50
+POLL_LIMIT = 500  # docs/live-dom.md: a poll returns at most 500 rows
+USERS_PAGE_SIZE = 50
+USERS_SCAN = 2_000  # see most_active_matching
+
+
+@dataclass
+class MessagePage:
+    rows: list[Message]
+    older: int | None  # ?before= for the next older page, None at the end of history
+    newer: int | None  # ?after= for the next newer page, None on the newest page
+
+    @property
+    def cursor(self) -> int:
+        """The highest id the page was built from (data-live-cursor)."""
+        return self.rows[0].id if self.rows else 0
+
+
+def filtered_messages(form: MessageFilterForm) -> MessageQuerySet:
+    """Messages narrowed by the form's channel, user and time filters (not text:
+    search has its own query plan, see fetch_rows)."""
+    data = form.cleaned_data
+    qs = Message.objects.all()
+    if data["channel"]:
+        qs = qs.for_channel(data["channel"])
+    if data["user"]:
+        qs = qs.for_user(data["user"])
+    return row_fields(qs.sent_between(data["since"], data["until"]))
+
+
+# What message_row.html shows. The full channel and user rows would cost a
+# dozen more columns per message, five of them datetimes to parse.
+ROW_FIELDS = (
+    "id", "text", "sent_at", "tags", "is_action", "channel_id", "user_id",
+    "channel__name", "user__username", "user__display_name",
+)  # fmt: skip
+
+
+def row_fields(qs: MessageQuerySet) -> MessageQuerySet:
+    return qs.with_related().only(*ROW_FIELDS)
+
+
+def message_page(form: MessageFilterForm, qs: MessageQuerySet, size: int = PAGE_SIZE):
+    """One page of `qs` (already filtered, not yet searched) at the form's cursor."""
+    data = form.cleaned_data
+    before, after = data["before"], data["after"]
+    if after is not None:
+        # The next newer page: the `size` ids just above the cursor, shown newest first.
+        rows = fetch_rows(qs, data, size + 1, after=after, newest_first=False)
+        has_more = len(rows) > size
+        rows = rows[:size][::-1]
+        return MessagePage(
+            rows, rows[-1].id if rows else after + 1, rows[0].id if has_more else None
+        )
+    rows = fetch_rows(qs, data, size + 1, before=before)
+    older = rows[size - 1].id if len(rows) > size else None
+    rows = rows[:size]
+    newer = rows[0].id if rows and before is not None else None
+    if before is not None and not rows:
+        newer = max(before - 1, 0)
+    return MessagePage(rows, older, newer)
+
+
+def fetch_rows(qs, data: dict, limit: int, *, before=None, after=None, newest_first=True):
+    """`limit` rows of qs beyond the cursor, in id order; text goes through the
+    index walk of search.newest_matches (see its docstring for the query plan)."""
+    if data["q"]:
+        id_range = None
+        if data["since"] or data["until"]:
+            id_range = ActivityBucket.objects.id_range(data["since"], data["until"])
+            if id_range is None:
+                return []
+        return search.newest_matches(
+            qs,
+            data["q"],
+            limit,
+            before=before,
+            after=after,
+            newest_first=newest_first,
+            id_range=id_range,
+            expected_share=expected_share(data),
+        )
+    if before is not None:
+        qs = qs.before(before)
+    if after is not None:
+        qs = qs.after(after)
+    return list(qs.order_by("-id" if newest_first else "id")[:limit])
+
+
+def expected_share(data: dict) -> float | None:
+    """The fraction of all messages the channel and user filters keep, from the
+    counters; search uses it to pick its query plan (search.newest_matches)."""
+    counts = [f.total_messages for f in (data["channel"], data["user"]) if f is not None]
+    if not counts:
+        return None
+    total = Channel.objects.aggregate(total=Sum("total_messages"))["total"] or 0
+    return min(counts) / total if total else None
+
+
+def with_highlights(rows: list[Message], query: str) -> list[Message]:
+    """Attach escaped-then-marked text; message_row.html shows it instead of text."""
+    terms = [t + ("*" if prefix else "") for t, negated, prefix in search.parse_terms(query)
+             if not negated]  # fmt: skip
+    for message in rows:
+        message.highlighted = highlight(message.text, terms)
+    return rows
+
+
+def latest_message_id() -> int:
+    """The newest stored id: the live cursor of pages that show counts, not rows."""
+    return Message.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def home_metrics_values() -> dict:
+    now = timezone.now()
+    totals = Channel.objects.aggregate(total=Sum("total_messages"))
+    return {
+        # Every channel row, deleted-with-history ones included: their messages
+        # are still stored. Never COUNT(*) over messages.
+        "total_messages": totals["total"] or 0,
+        "total_channels": Channel.objects.active().count(),
+        "total_users": ChatUser.objects.count(),
+        "last_minute": ActivityBucket.objects.since(now - timedelta(minutes=1)),
+        "last_hour": ActivityBucket.objects.since(now - timedelta(hours=1)),
+    }
+
+
+def users_page(cursor: tuple[int, int] | None, fragment: str) -> tuple[list[ChatUser], str | None]:
+    """A page of users, most active first, keyset-paged by (total_messages, id);
+    returns the users and the next page's cursor ("<total>-<id>") or None."""
+    qs = ChatUser.objects.by_activity()
+    if cursor:
+        total, id_ = cursor
+        qs = qs.filter(Q(total_messages__lt=total) | Q(total_messages=total, id__gt=id_))
+    if fragment:
+        users = most_active_matching(qs, fragment, USERS_PAGE_SIZE + 1)
+    else:
+        users = list(qs[: USERS_PAGE_SIZE + 1])
+    next_cursor = None
+    if len(users) > USERS_PAGE_SIZE:
+        users = users[:USERS_PAGE_SIZE]
+        next_cursor = f"{users[-1].total_messages}-{users[-1].id}"
+    return users, next_cursor
+
+
+def most_active_matching(qs, fragment: str, limit: int) -> list[ChatUser]:
+    """The most active users of qs whose name contains fragment.
+
+    Walking the activity index and testing each name is fast for a common
+    fragment but reads every user for a rare one; finding the matches in the
+    trigram name index (ChatUserQuerySet.name_contains_indexed) and sorting them is
+    the reverse. So test the most active USERS_SCAN first: if they hold a full
+    page, that page is exact (every user beyond them ranks lower); otherwise
+    the matches are few and the index finds them.
+    """
+    edge = qs.values_list("total_messages", flat=True)[USERS_SCAN - 1 : USERS_SCAN]
+    if not edge:  # fewer users than that: the walk reads them all anyway
+        return list(qs.name_contains(fragment)[:limit])
+    # Everyone at least as active as the USERS_SCAN-th: a prefix of qs's order.
+    head = qs.filter(total_messages__gte=edge[0])
+    users = list(head.name_contains(fragment)[:limit])
+    if len(users) == limit:
+        return users
+    return list(qs.name_contains_indexed(fragment)[:limit])
