@@ -32,7 +32,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "channels",
-    "django_eventstream",
     "django_htmx",
     "django_prometheus",
     "messages_app",

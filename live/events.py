@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.db.models.fields.json import KT
 from django_eventstream.utils import make_id, parse_last_event_id, sse_encode_event
 
-from messages_app.templatetags.goknut import name_colors
+from messages_app.colors import name_colors
 
 # View -> the django-eventstream channel prefix it reads (subject views add a name).
 VIEWS = ("home", "messages", "channels", "users", "user_profile", "channel")

@@ -312,7 +312,7 @@ class Relay:
                 cache[getattr(spec, kind)] = ids[kind]
         return ids
 
-    def forget(self, channel_id: int | None = None) -> None:
+    def forget(self) -> None:
         """A channel changed: drop the name caches and resend totals."""
         self.channel_ids.clear()
         self.user_ids.clear()

@@ -24,8 +24,8 @@ def write_cursor():
 
     SQLite: a plain sqlite3 cursor and `?` placeholders. Django's cursor turns
     every `%s` into `?` with a regular expression and wraps each call twice
-    (its own and django-prometheus's): 3-5% of the CPU of a batch of 100
-    (A/B in one process, six rounds).
+    (its own and django-prometheus's), a measurable share of a small batch
+    (docs/perf.md, "Why the write path is written this way").
     PostgreSQL: a psycopg cursor with server-side binding. Django's cursors
     bind on the client, so psycopg rendered every value into the SQL text,
     arrays through a Python quoting loop: most of a 1,000-row batch's time.
@@ -66,7 +66,7 @@ def earlier(table: str, column: str) -> str:
 
 def sqlite_datetime(value: datetime) -> str:
     # What Django's adapter stores for a UTC value ("YYYY-MM-DD HH:MM:SS[.ffffff]"),
-    # without its time zone arithmetic, which was a fifth of the write path's time.
+    # without its time zone arithmetic, a large share of the write path's time.
     return value.isoformat(" ")[:-6]  # drop "+00:00": _clean made every value UTC
 
 
@@ -98,7 +98,7 @@ def unnest(rows: Sequence[tuple], types: Sequence[str]) -> tuple[str, list]:
     With one placeholder a column instead of one a value, psycopg does not
     split and quote a statement of 7,000 placeholders (the query text of a
     1,000-row VALUES list is too long for its cache), and the server parses a
-    short statement: batches of 1,000 went from about 370 to 150 ms. Rows come
+    short statement (less than half the time of a 1,000-row batch, docs/perf.md). Rows come
     out of unnest in array order, so ids are still assigned in record order.
     """
     arrays = ", ".join(f"%b::{kind}[]" for kind in types)

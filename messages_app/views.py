@@ -1,7 +1,8 @@
 """The pages: home, messages, channels, users, search, and their htmx partials.
 
 Views turn a request into a call of messages_app/pages.py (the queries, paged
-by id) or writes.py (staff actions) and render the result. See docs/pages.md.
+by id) or writes.py (staff actions) and render the result. One views.py for the
+app's two dozen views of 10-40 lines, so the file is long. See docs/pages.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The write path: every chat message is stored through `store_batch`.
+"""The write path: every chat message is stored through `store_batch`, and
+every channel change goes through the channel actions at the end. It is the
+one module that writes what pages and streams show, hence its length; the SQL
+helpers live in batch_sql.py.
 
 One batch is one transaction: upsert channels and users, insert messages (a
 Twitch message id seen before is skipped), advance every counter by the batch,
@@ -7,7 +10,7 @@ and keep the minute buckets in step. The full-text index follows by triggers
 `messages_stored` signal names the stored id range so live updates can read it.
 
 This is set-based SQL on purpose, a handful of statements per batch on one
-cursor: the ORM's per-object bulk_create costs about twice as much per message,
+cursor: the ORM's per-object bulk_create costs much more per message,
 and the write path is the hot path of ingest (figures in docs/perf.md). Rows that
 need their ids back (channels, users, messages) go in one multi-row
 INSERT ... RETURNING; on SQLite the counter upserts that return nothing use
@@ -247,7 +250,7 @@ def _insert_messages(
 
     One multi-row statement, not executemany: every statement opens a savepoint
     and SQLite's FTS5 flushes its pending terms to disk at each one, so row-by-row
-    inserts would write one index segment per message (about 9x slower).
+    inserts would write one index segment per message (docs/perf.md).
     """
     to_json = connection.ops.adapt_json_value
     rows = [

@@ -25,6 +25,12 @@ def django_db_modify_db_settings(django_db_modify_db_settings, tmp_path_factory)
 @pytest.fixture
 def db_url(transactional_db) -> str:
     """DATABASE_URL of the test database, for subprocesses (needs committed data)."""
+    return database_url()
+
+
+def database_url() -> str:
+    """DATABASE_URL of the test database Django is connected to (also for
+    fixtures wider than one test, which cannot use db_url)."""
     settings_dict = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{settings_dict['NAME']}"

@@ -1,4 +1,6 @@
 """An asyncio client for Twitch chat (IRC over TCP or TLS), standard library only.
+(A connection's whole life is one class here, login to drain, so the protocol
+reads in one place; that makes the file long.)
 
 One connection at a time. The client logs in (anonymously as justinfanNNNN, or
 with a user name and OAuth token), asks for tags and commands, joins the

@@ -1,4 +1,6 @@
 """Live updates: latency under load, and idle connections one daphne process holds.
+(One file for the live benchmark's set-up, load, checks and report: long, but
+read top to bottom.)
 
 One daphne serves /live from a fresh migrated SQLite file. The SSE clients are
 sse_client.c (one epoll loop over raw sockets, in CLIENT_PROCESSES processes,

@@ -15,9 +15,9 @@ import re
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from tests.browser import support
+from tests.conftest import database_url
 
 HERE = Path(__file__).parent
 MISSING = support.missing_dependencies(axe=False)
@@ -83,20 +83,10 @@ def pytest_runtest_makereport(item, call):
                 report.sections.append((f"daphne :{daphne.port} log (tail)", daphne.log(3000)))
 
 
-def database_url_of(settings_dict: dict) -> str:
-    """The same URL as the `db_url` fixture, for fixtures wider than one test."""
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{settings_dict['NAME']}"
-    user = settings_dict.get("USER") or "postgres"
-    host = settings_dict.get("HOST") or "127.0.0.1"
-    port = settings_dict.get("PORT") or 5432
-    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
-
-
 @pytest.fixture(scope="module")
 def module_db_url(django_db_setup, django_db_blocker) -> str:
     with django_db_blocker.unblock():
-        return database_url_of(connection.settings_dict)
+        return database_url()
 
 
 @pytest.fixture

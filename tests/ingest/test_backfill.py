@@ -1,5 +1,6 @@
 """Backfill from a recent-messages source: URLs, answers, lines, and the real
-client in-process against the Twitch-protocol server and a real HTTP source."""
+client in-process against the Twitch-protocol server and a real HTTP source.
+Long because a source can fail in many ways, each with its own test."""
 
 from __future__ import annotations
 

@@ -1,15 +1,12 @@
-"""partials/message_row.html: the one row the pages, polling and live relay share."""
+"""partials/message_row.html: the one row of every message list, on the pages and
+in the polling partials (live rows are built by live.js rowHtml, its twin, held
+equal to it by tests/browser/test_live_rows.py)."""
 
 import pytest
 from django.template.loader import render_to_string
 
+from messages_app.colors import DARK_BACKGROUND, LIGHT_BACKGROUND, contrast, name_colors
 from messages_app.models import Message
-from messages_app.templatetags.goknut import (
-    DARK_BACKGROUND,
-    LIGHT_BACKGROUND,
-    contrast,
-    name_colors,
-)
 from tests.conftest import chat
 from tests.pages.conftest import HOSTILE, html
 
@@ -20,7 +17,7 @@ def rgb(hex_color: str) -> tuple[int, int, int]:
     return int(hex_color[1:3], 16), int(hex_color[3:5], 16), int(hex_color[5:7], 16)
 
 
-def test_the_live_row_is_the_row_on_the_page(client, store):
+def test_it_is_the_same_row_on_the_page_and_in_the_polling_partial(client, store):
     store(chat(text="same everywhere", tags={"color": "#8A2BE2"}, is_action=True))
     message = Message.objects.select_related("channel", "user").get()
     row = render_to_string("partials/message_row.html", {"message": message})

@@ -1,5 +1,6 @@
 // Live updates client: see docs/live-dom.md for the page contract and
-// docs/live-updates.md for the stream. Plain JS, no framework.
+// docs/live-updates.md for the stream. Plain JS, no framework, no build step:
+// one file the pages load as it is, longer than most for that reason.
 //
 // One EventSource per page, managed by hand: a browser gives up for good on a
 // non-200 answer, and a recreated EventSource sends no Last-Event-ID, so on any
