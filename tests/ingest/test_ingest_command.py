@@ -111,7 +111,7 @@ def test_it_stores_every_line_it_read_when_sigterm_comes_mid_burst(db_url):
     stored = Message.objects.count()
     # Lines read in the same chunk as the answer count too: they were received.
     assert sent_before_answer[-1] <= stored <= conn.sent
-    assert stored > 4000
+    assert stored >= 4000  # we signalled once the server had sent 4,000
     assert summary_count(out, r"stored (\d+) messages") == stored
     # Every line read is accounted for: stored, or counted as something else.
     received = summary_count(out, r"received (\d+) lines")
