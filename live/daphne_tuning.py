@@ -11,14 +11,39 @@ does not stop gets cancelled after 10-15 s instead of 10-11 s (ours stop on
 
 `apply()` wraps the method (once, idempotently) without changing what it does;
 goknut.asgi calls it, so `daphne goknut.asgi:application` and `runserver` both
-get it. Nothing here runs under another ASGI server.
+get it. The wrapper relies on the walk taking only `self` and rescheduling
+itself 1 s later; `apply()` checks that in daphne's source first, and on a
+daphne where it changed leaves it alone and logs a warning (pyproject.toml pins
+daphne; tests/live/test_daphne_tuning.py fails on such a version).
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
 import sys
 
 CHECK_EVERY = 5  # seconds between walks (daphne: 1)
+RESCHEDULE = "reactor.callLater(1, self.application_checker)"  # daphne's last line
+
+log = logging.getLogger("live")
+
+
+def shape_problem(method) -> str:
+    """What differs in `method` from daphne's walk as the wrapper expects it
+    (takes only self, reschedules itself a second later); empty if nothing."""
+    if method is None:
+        return "there is no Server.application_checker"
+    try:
+        params = list(inspect.signature(method).parameters)
+        source = inspect.getsource(method)
+    except (TypeError, ValueError, OSError) as exc:
+        return f"its source cannot be read ({exc})"
+    if params != ["self"]:
+        return f"it takes ({', '.join(params)}) instead of (self)"
+    if RESCHEDULE not in source:
+        return f"it does not call {RESCHEDULE}"
+    return ""
 
 
 def apply() -> None:
@@ -27,9 +52,19 @@ def apply() -> None:
     module = sys.modules.get("daphne.server")
     if module is None:
         return
-    Server, reactor = module.Server, module.reactor
-    original = Server.application_checker
+    Server, reactor = getattr(module, "Server", None), getattr(module, "reactor", None)
+    original = getattr(Server, "application_checker", None)
     if getattr(original, "goknut_every", None):
+        return
+    problem = shape_problem(original) or ("" if reactor else "daphne.server has no reactor")
+    if problem:
+        # A wrapper around a walk that no longer reschedules itself would stop
+        # the reaping for good, or multiply it: better no tuning.
+        log.warning(
+            "daphne tuning skipped, daphne.server.Server.application_checker changed: %s; "
+            "daphne walks its connections every second (docs/perf.md)",
+            problem,
+        )
         return
 
     def application_checker(self) -> None:

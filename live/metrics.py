@@ -5,6 +5,8 @@ counters cost nothing measurable at 1,000 clients x 1,000 messages/s.
 """
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import REGISTRY
 
 CONNECTIONS = Counter("goknut_sse_connections", "SSE connections accepted on /live", ["view"])
 ACTIVE = Gauge("goknut_sse_connections_active", "Open SSE connections on /live", ["view"])
@@ -33,3 +35,34 @@ WAKEUPS_LOST = Counter(
     "Wake-ups this process could not send to Redis (relays poll instead)",
 )
 LAYER_OUTAGES = Counter("goknut_live_layer_outages", "Times this relay lost its Redis subscription")
+
+# The delivery path of each /live stream (live/sockets.py): path="socket" is
+# written straight to daphne's TCP socket; path="asgi" goes through send(), with
+# why: not_plain_tcp (TLS), other_server, internals_changed (daphne or Twisted
+# no longer have what the fast path reads), headers_not_sent.
+FAST_PATH = Counter(
+    "goknut_sse_fast_path_connections",
+    "SSE connections by delivery path: socket (straight to daphne's TCP socket) or asgi "
+    "(send(); reason says why)",
+    ["path", "reason"],
+)
+
+
+class _SocketWrites:
+    """Chunks written by subscribers straight to their sockets. Bumped with a bare
+    `value += 1` on the event loop, since it runs per subscriber per tick (a
+    prometheus Counter takes a lock per inc); exported as a counter at scrape."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        REGISTRY.register(self)
+
+    def collect(self):
+        yield CounterMetricFamily(
+            "goknut_sse_socket_writes",
+            "Chunks written by SSE subscribers straight to daphne's sockets (live/sockets.py)",
+            value=self.value,
+        )
+
+
+SOCKET_WRITES = _SocketWrites()

@@ -16,13 +16,25 @@ waits in its buffer, later chunks queue behind it through `Request.write`.
 
 Everything here reads Twisted's plain TCP transport; for anything else (TLS,
 another ASGI server) `SocketWriter.for_send` returns None and the connection
-keeps the ASGI path.
+keeps the ASGI path. It also reads internals no API promises (the names in
+REQUEST_ATTRS and TRANSPORT_ATTRS, and the shape of daphne's `send`): the first
+stream checks them on the real objects, and if they changed every stream takes
+the ASGI path. Either way, the ASGI path is counted in
+goknut_sse_fast_path_connections_total{path="asgi",reason=...} and logged once
+per reason; pyproject.toml pins daphne and Twisted to the versions checked, and
+tests/live/test_sockets.py fails on a version that changed them
+(docs/live-updates.md, "Couplings to daphne and Twisted").
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import socket
+import sys
+
+from live import metrics
 
 try:  # daphne's dependency; absent under another server
     from twisted.internet.tcp import Connection as _TcpConnection
@@ -30,13 +42,30 @@ except ImportError:  # pragma: no cover
     _TcpConnection = None
 
 CRLF = b"\r\n"
+# What the fast path reads of daphne's Twisted Request and its TCP transport.
+# Some are set per instance at run time (`_tempDataLen`, `socket`), so they are
+# checked on the first real stream rather than on the classes at import.
+REQUEST_ATTRS = ("startedWriting", "chunked", "finished", "channel", "write")
+TRANSPORT_ATTRS = (
+    "socket", "dataBuffer", "offset", "_tempDataLen", "TLS",
+    "connected", "disconnecting", "writeSequence", "abortConnection",
+)  # fmt: skip
+
+log = logging.getLogger("live")
+_missing: str | None = None  # None until the first stream; then what it lacked ("" none)
+_warned: set[str] = set()  # fallback reasons logged so far: once each per process
 
 
 def _request(send):
     # daphne passes send=functools.partial(server.handle_reply, protocol), and
     # the protocol is the Twisted Request of this response.
-    args = getattr(send, "args", ())
-    return args[0] if args else None
+    if (
+        isinstance(send, functools.partial)
+        and len(send.args) == 1
+        and getattr(send.func, "__name__", "") == "handle_reply"
+    ):
+        return send.args[0]
+    return None
 
 
 def twisted_transport(send):
@@ -73,17 +102,24 @@ class SocketWriter:
 
     @classmethod
     def for_send(cls, send) -> SocketWriter | None:
-        """A writer for a daphne response whose headers are out, else None."""
+        """A writer for a daphne response whose headers are out, else None (the
+        connection keeps the ASGI path). Called once per connection: counts the
+        path taken, and logs the first fallback of each reason."""
         request = _request(send)
-        transport = twisted_transport(send)
-        if (
-            _TcpConnection is None
-            or not isinstance(transport, _TcpConnection)
-            or transport.TLS
-            or not getattr(request, "startedWriting", False)
-            or transport_backlog(transport) is None
-        ):
+        transport = getattr(getattr(request, "channel", None), "transport", None)
+        reason, detail = _unavailable(request, transport)
+        if reason:
+            metrics.FAST_PATH.labels("asgi", reason).inc()
+            if reason not in _warned:
+                _warned.add(reason)
+                log.warning(
+                    "sse fast path unavailable reason=%s (%s): /live streams take the ASGI "
+                    "path, about twice the CPU per subscriber (docs/live-updates.md, "
+                    '"Couplings to daphne and Twisted")',
+                    reason, detail,
+                )  # fmt: skip
             return None
+        metrics.FAST_PATH.labels("socket", "").inc()
         return cls(request, transport)
 
     @property
@@ -101,6 +137,7 @@ class SocketWriter:
         Raises ConnectionError when the client is gone."""
         if self.gone:
             raise ConnectionError("client gone")
+        metrics.SOCKET_WRITES.value += 1  # a bare add: this runs per subscriber per tick
         backlog = self.backlog()
         if backlog:
             self.request.write(chunk)  # Twisted frames it (chunked) and queues it
@@ -117,6 +154,37 @@ class SocketWriter:
             # Bytes, not views (Twisted checks); only a partial send copies.
             self.transport.writeSequence(left)
         return sum(len(piece) for piece in left)
+
+
+def _unavailable(request, transport) -> tuple[str, str]:
+    """("", "") when the fast path can serve this stream, else (reason, detail)."""
+    global _missing
+    if request is None or _TcpConnection is None:
+        if _daphne_running():
+            return "internals_changed", "daphne's send is not partial(handle_reply, protocol)"
+        return "other_server", "the server is not daphne"
+    if transport is None:
+        return "internals_changed", "daphne's protocol has no channel.transport"
+    if not isinstance(transport, _TcpConnection) or getattr(transport, "TLS", False):
+        return "not_plain_tcp", f"the transport is a {type(transport).__name__}"  # TLS
+    if _missing is None:  # the first stream: do the real objects have it all?
+        lacks = [f"Request.{name}" for name in REQUEST_ATTRS if not hasattr(request, name)]
+        lacks += [f"transport.{name}" for name in TRANSPORT_ATTRS if not hasattr(transport, name)]
+        if not lacks and not isinstance(transport.socket, socket.socket):
+            lacks.append("transport.socket as a socket.socket")
+        _missing = ", ".join(lacks)
+    if _missing:
+        return "internals_changed", f"Twisted no longer has {_missing}"
+    if not request.startedWriting:
+        return "headers_not_sent", "for_send() came before the response headers"
+    return "", ""
+
+
+def _daphne_running() -> bool:
+    # daphne runs Twisted's reactor. Not "daphne.server in sys.modules": its
+    # Django app imports that wherever "daphne" is in INSTALLED_APPS.
+    reactor = sys.modules.get("twisted.internet.reactor")
+    return bool(getattr(reactor, "running", False))
 
 
 def _unsent(pieces: list[bytes], sent: int) -> list[bytes]:
