@@ -205,6 +205,20 @@ class Message(models.Model):
         return (self.tags or {}).get("color", "")
 
 
+class Kind(models.IntegerChoices):
+    """The IRC command of an archived line, numbered as the chat-log API
+    (justlog, rustlog) numbers them."""
+
+    PRIVMSG = 1, "chat"
+    CLEARCHAT = 2, "timeout, ban or clear"
+    USERNOTICE = 4, "notice"
+    CLEARMSG = 13, "deleted message"
+
+
+# What total_messages counts: what people wrote or did, never moderation.
+COUNTED_KINDS = frozenset({Kind.PRIVMSG, Kind.USERNOTICE})
+
+
 class UserChannelStats(models.Model):
     """How much one user wrote in one channel (the profile's per-channel table)."""
 

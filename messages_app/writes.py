@@ -42,7 +42,21 @@ MESSAGE_ID_LOCK = 0x676F6B6E7574  # "goknut": the advisory lock key of lock_mess
 
 @dataclass(slots=True)
 class ChatRecord:
-    """One parsed chat message, before it has an id."""
+    """One parsed chat event (a message, a notice, a moderation action), before
+    it has an id.
+
+    kind is the IRC command (models.Kind). By kind:
+    - PRIVMSG: username is the sender, text what they wrote.
+    - USERNOTICE: username is the user the notice is about (its `login` tag),
+      text what they wrote with it ("" when nothing), system_text Twitch's
+      `system-msg` (the tag itself is not kept in tags).
+    - CLEARMSG: username is the author of the deleted message (`login`), text
+      its text; tags keep `target-msg-id`.
+    - CLEARCHAT: username is the user timed out or banned ("" for a clear of
+      the whole chat); tags keep `ban-duration` (a timeout) and `target-user-id`.
+    CLEARMSG and CLEARCHAT carry no `id` tag: twitch_id is then a stable id
+    made from the line (parser.event_id), so a line seen twice is stored once.
+    """
 
     channel: str
     username: str
@@ -52,6 +66,8 @@ class ChatRecord:
     twitch_id: str | None = None
     tags: dict = field(default_factory=dict)
     is_action: bool = False
+    kind: int = 1  # models.Kind.PRIVMSG
+    system_text: str = ""
 
 
 @dataclass(slots=True)
