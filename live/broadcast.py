@@ -129,6 +129,8 @@ class Broadcaster:
         subs = self.topics.get(topic)
         if not subs:
             return 0
+        received = 0
         for sub in list(subs):  # push may not remove, but stay safe against it
             sub.push(chunk)
-        return len(subs)
+            received += not sub.closed  # a cut-off or departed one got nothing
+        return received

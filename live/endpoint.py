@@ -85,14 +85,16 @@ def parse_request(
 ) -> tuple[events.Spec, int | None]:
     """(what to follow, resume cursor or None); BadRequest if invalid."""
     try:
-        params = parse_qs(query_string.decode("utf-8"), strict_parsing=False)
+        # Blank values kept for the "given more than once" rule, then dropped.
+        params = parse_qs(query_string.decode("utf-8"), keep_blank_values=True)
     except UnicodeDecodeError:
         raise BadRequest("query string is not UTF-8") from None
     single = {}
     for key, values in params.items():
         if len(values) > 1:
             raise BadRequest(f"{key} given more than once")
-        single[key] = values[0]
+        if values[0]:
+            single[key] = values[0]
     view = single.get("view", "")
     if view not in events.VIEWS:
         raise BadRequest(f"view must be one of {', '.join(events.VIEWS)}")

@@ -97,17 +97,28 @@ def status(
     return encode(topic, payload)
 
 
+# A message id has at most 19 digits; a longer cursor still means "beyond the
+# newest message", hence "now", but int() refuses more than 4,300 digits.
+MAX_CURSOR_DIGITS = 100
+
+
+def _is_id(value: str) -> bool:
+    # ASCII digits only: str.isdigit() also takes superscripts and other
+    # scripts' digits, which int() refuses or reads as another number.
+    return 0 < len(value) <= MAX_CURSOR_DIGITS and value.isascii() and value.isdigit()
+
+
 def parse_cursor(raw: str) -> int | None:
     """A cursor from `after_id` (`123`) or a Last-Event-ID (`messages:123`, or
     django-eventstream's multi-channel `a:1,b:2`). None when it is not one."""
     raw = raw.strip()
-    if raw.isdigit():
+    if _is_id(raw):
         return int(raw)
     try:
         ids = parse_last_event_id(raw)
     except ValueError:
         return None
-    values = [v for v in ids.values() if v.isdigit()]
+    values = [v for v in ids.values() if _is_id(v)]
     if not values or len(values) != len(ids):
         return None
     return min(int(v) for v in values)
