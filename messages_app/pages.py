@@ -112,6 +112,22 @@ def fetch_rows(qs, data: dict, limit: int, *, before=None, after=None, newest_fi
     return list(qs.order_by("-id" if newest_first else "id")[:limit])
 
 
+SKIPPED_COUNT_LIMIT = 100_000  # as live/reads.py: skipped rows are counted up to this
+
+
+def poll_rows(qs, data: dict) -> tuple[list[Message], int]:
+    """The rows a poll (after_id) gets: the newest POLL_LIMIT above the cursor.
+    When that is not all of them, also how many arrived after the cursor
+    (counted up to SKIPPED_COUNT_LIMIT; 0 otherwise), so the page can say it
+    skipped some, as it does after a stream's fallback."""
+    after = data["after_id"]
+    rows = fetch_rows(qs, data, POLL_LIMIT + 1, after=after)
+    if len(rows) <= POLL_LIMIT or data["q"]:
+        return rows[:POLL_LIMIT], 0
+    arrived = qs.filter(id__gt=after).order_by("id")[:SKIPPED_COUNT_LIMIT].count()
+    return rows[:POLL_LIMIT], arrived
+
+
 def expected_share(data: dict) -> float | None:
     """The fraction of all messages the channel and user filters keep, from the
     counters; search uses it to pick its query plan (search.newest_matches)."""

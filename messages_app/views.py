@@ -129,10 +129,11 @@ def render_rows(
     """The rows partial of a message list: newer rows for polling (after_id),
     or an older page plus its pager swapped out of band (before)."""
     data = form.cleaned_data
+    skipped = 0
     if data["after_id"] is not None:
         # The newest POLL_LIMIT rows above the cursor: a client further behind
-        # than that would trim to its cap anyway.
-        rows = pages.fetch_rows(qs, data, pages.POLL_LIMIT, after=data["after_id"])
+        # than that would trim to its cap anyway; it is told how many it skips.
+        rows, skipped = pages.poll_rows(qs, data)
         page = pages.MessagePage(rows, None, None)
     else:
         page = pages.message_page(form, qs)
@@ -146,7 +147,11 @@ def render_rows(
         "rows_path": request.path,
         "oob_pager": data["after_id"] is None,
     }
-    return render(request, "partials/message_rows.html", context)
+    response = render(request, "partials/message_rows.html", context)
+    if skipped:  # live.js says so on the page (docs/live-dom.md)
+        response["X-Goknut-Skipped"] = str(skipped)
+        response["X-Goknut-Skipped-After"] = str(data["after_id"])
+    return response
 
 
 def message_list_context(form: MessageFilterForm, page: pages.MessagePage, **extra) -> dict:

@@ -55,6 +55,8 @@ STABLE_AFTER_S = 60.0  # a connection that lived this long resets the backoff
 # On stop, how long to read on while waiting for the PONG that follows every
 # line the server sent before it (see _drain).
 DRAIN_TIMEOUT_S = 5.0
+# Without that answer: what asyncio already holds is taken until reads go quiet.
+TAKE_QUIET_S, TAKE_MAX_S = 0.05, 1.0
 # Twitch's answers to a bad PASS, sent as NOTICE * before closing.
 AUTH_FAILURES = ("Login authentication failed", "Improperly formatted auth", "Login unsuccessful")
 
@@ -289,11 +291,23 @@ class TwitchClient:
     async def _take_buffered(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lines: LineBuffer
     ) -> None:
-        """Handle what asyncio has already read from the socket, without waiting
-        for more: the connection is about to close and those lines were received."""
-        writer.transport.pause_reading()  # nothing more from the socket...
-        reader.feed_eof()  # ...so read() returns what is buffered, then b""
-        while data := await reader.read(READ_CHUNK):
+        """Handle what asyncio has already read from the socket: the connection
+        is about to close and those lines were received. A read of buffered
+        bytes returns at once, so read until one waits TAKE_QUIET_S for more
+        (or TAKE_MAX_S have passed, for a server that never stops sending).
+
+        Not pause_reading() and feed_eof(): the StreamReader resumes the
+        transport itself when its buffer drains, and data arriving after
+        feed_eof() is an error."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TAKE_MAX_S
+        while loop.time() < deadline:
+            try:
+                data = await asyncio.wait_for(reader.read(READ_CHUNK), TAKE_QUIET_S)
+            except TimeoutError:
+                return
+            if not data:
+                return
             await self._handle_lines(lines.split(data), writer)
 
     async def _handle_lines(self, lines: list[bytes], writer: asyncio.StreamWriter) -> bool:

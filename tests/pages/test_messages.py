@@ -169,3 +169,14 @@ def test_the_rows_partial_returns_an_older_page_with_its_pager(client, many):
 def test_the_rows_partial_explains_bad_parameters(client):
     response = client.get("/messages/rows?after_id=x")
     assert response.status_code == 400
+
+
+def test_a_poll_that_cannot_bring_every_new_row_says_how_many_arrived(client, store):
+    first = store(chat(text="seen"))
+    store(*[chat(text=f"while away {n}") for n in range(505)])
+    response = client.get(f"/messages/rows?after_id={first.last_id}")
+    assert len(row_ids(response)) == 500  # the newest 500
+    assert response["X-Goknut-Skipped"] == "505"
+    assert response["X-Goknut-Skipped-After"] == str(first.last_id)
+    caught_up = client.get(f"/messages/rows?after_id={first.last_id + 5}")
+    assert "X-Goknut-Skipped" not in caught_up  # exactly 500 new: nothing left out

@@ -303,16 +303,23 @@
   // (500): it reloads to show the newest, and the reloaded page says how many
   // it skipped and links to them, from where the old page stood.
 
+  Live.prototype.skippedNote = function (skipped, more, after) {
+    var base = this.status ? this.status.getAttribute("data-messages-url") : "/messages";
+    var link = new URL(base, window.location.href);
+    link.searchParams.set("after", String(after));
+    if (this.url) {
+      var stream = new URL(this.url, window.location.href);
+      ["channel", "user"].forEach(function (name) {
+        var value = stream.searchParams.get(name);
+        if (value) link.searchParams.set(name, value);
+      });
+    }
+    return { page: pageKey(), skipped: skipped, more: more, link: link.pathname + link.search };
+  };
+
   Live.prototype.rememberSkipped = function (data) {
     if (typeof data.skipped !== "number") return;
-    var stream = new URL(this.url, window.location.href);
-    var link = new URL(this.status ? this.status.getAttribute("data-messages-url") : "/messages", window.location.href);
-    link.searchParams.set("after", String(data.after_id));
-    ["channel", "user"].forEach(function (name) {
-      var value = stream.searchParams.get(name);
-      if (value) link.searchParams.set(name, value);
-    });
-    var note = { page: pageKey(), skipped: data.skipped, more: !!data.skipped_more, link: link.pathname + link.search };
+    var note = this.skippedNote(data.skipped, !!data.skipped_more, data.after_id);
     try { window.sessionStorage.setItem(SKIPPED_KEY, JSON.stringify(note)); } catch (e) { /* storage off: reload only */ }
   };
 
@@ -322,14 +329,20 @@
       note = JSON.parse(window.sessionStorage.getItem(SKIPPED_KEY) || "null");
       window.sessionStorage.removeItem(SKIPPED_KEY);
     } catch (e) { return; }
-    if (!note || note.page !== pageKey() || typeof note.skipped !== "number") return;
+    if (note && note.page === pageKey()) this.renderSkipped(note);
+  };
+
+  Live.prototype.renderSkipped = function (note) {
+    if (typeof note.skipped !== "number") return;
+    var old = this.root.querySelector("[data-live-skipped]");
+    if (old) old.remove();
     var box = document.createElement("p");
     box.className = "live-skipped";
     box.setAttribute("role", "status");
     box.setAttribute("data-live-skipped", String(note.skipped));
     var count = note.skipped.toLocaleString("en-US") + (note.more ? " or more" : "");
     box.textContent = "While this page was not connected, " + count + " messages arrived, more than it " +
-      "catches up on by itself, so it reloaded to show the newest. ";
+      "catches up on by itself, so it shows the newest. ";
     var link = document.createElement("a");
     link.href = note.link;
     link.textContent = "Read the skipped messages from where you left off";
@@ -380,7 +393,13 @@
     var self = this;
     var url = list.getAttribute("data-poll-url");
     url += (url.indexOf("?") === -1 ? "?" : "&") + "after_id=" + this.cursor;
-    return fetchText(url).then(function (html) {
+    return fetchResponse(url).then(function (r) {
+      var skipped = parseInt(r.headers.get("X-Goknut-Skipped") || "0", 10);
+      if (skipped > 0) {
+        self.renderSkipped(self.skippedNote(skipped, false, r.headers.get("X-Goknut-Skipped-After")));
+      }
+      return r.text();
+    }).then(function (html) {
       var template = document.createElement("template");
       template.innerHTML = html;
       var rows = Array.prototype.slice.call(template.content.querySelectorAll("[data-id]"));
@@ -393,15 +412,19 @@
     return fetchText(el.getAttribute("data-poll-url")).then(function (html) { el.innerHTML = html; });
   }
 
-  function fetchText(url) {
+  function fetchResponse(url) {
     return fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" }).then(function (r) {
       if (!r.ok) {
         var error = new Error("HTTP " + r.status);
         error.status = r.status;
         throw error;
       }
-      return r.text();
+      return r;
     });
+  }
+
+  function fetchText(url) {
+    return fetchResponse(url).then(function (r) { return r.text(); });
   }
 
   // -- status -----------------------------------------------------------------
