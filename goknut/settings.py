@@ -118,7 +118,7 @@ DATABASES = {"default": database_config(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-def channel_layers(redis_url: str) -> dict:
+def channel_layers(redis_url: str, prefix: str = "goknut") -> dict:
     if not redis_url:
         return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     if urlparse(redis_url).scheme not in {"redis", "rediss", "unix"}:
@@ -128,13 +128,16 @@ def channel_layers(redis_url: str) -> dict:
     return {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [redis_url]},
+            # Pub/sub channels are global to a Redis server (not per database
+            # number): installs that share one tell their wake-ups apart by this.
+            "CONFIG": {"hosts": [redis_url], "prefix": prefix},
         }
     }
 
 
 REDIS_URL = env_str("REDIS_URL", "")
-CHANNEL_LAYERS = channel_layers(REDIS_URL)
+CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "goknut")
+CHANNEL_LAYERS = channel_layers(REDIS_URL, CHANNEL_LAYER_PREFIX)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -91,6 +91,7 @@ def test_it_uses_redis_when_redis_url_is_set():
     layer = channel_layers("redis://127.0.0.1:6379/2")["default"]
     assert layer["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert layer["CONFIG"]["hosts"] == ["redis://127.0.0.1:6379/2"]
+    assert layer["CONFIG"]["prefix"] == "goknut"
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "127.0.0.1:6379"])

@@ -180,8 +180,10 @@ def test_it_stores_what_it_read_when_the_server_ignores_the_drain_ping(caplog):
         server.close()
     assert "no answer to the drain PING" in caplog.text
     assert stats.stored == Message.objects.count() > 100
-    assert stats.received == stats.stored + stats.not_chat
-    assert not stats.dropped
+    # The server never stops sending: at most the line it was in the middle of
+    # when the client closed is cut off, and it is counted.
+    assert set(stats.dropped) <= {"cut_off"} and stats.dropped["cut_off"] <= 1
+    assert stats.received == stats.stored + stats.not_chat + stats.dropped["cut_off"]
 
 
 def test_it_stores_the_lines_after_a_reconnect_request_in_the_same_read(twitch_server, ingest):

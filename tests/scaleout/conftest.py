@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 import redis
@@ -22,7 +23,17 @@ REDIS_URL = os.environ.get("GOKNUT_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 
 
 @pytest.fixture
-def redis_url() -> str:
+def layer_prefix(monkeypatch) -> str:
+    """A channel-layer prefix of this test's own, for every process it starts:
+    Redis pub/sub channels ignore the database number, so tests running at the
+    same time (xdist workers) would hear each other's relays."""
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("CHANNEL_LAYER_PREFIX", prefix)
+    return prefix
+
+
+@pytest.fixture
+def redis_url(layer_prefix) -> str:
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
         client.flushdb()  # a throwaway database number: no groups left from a past run
@@ -91,7 +102,7 @@ class PrivateRedis:
 
 
 @pytest.fixture
-def private_redis(tmp_path):
+def private_redis(tmp_path, layer_prefix):
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI") == "true":

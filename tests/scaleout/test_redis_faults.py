@@ -19,13 +19,13 @@ from tests.scaleout.test_two_web_processes import chat_lines, ids_after, message
 
 pytestmark = pytest.mark.redis
 
-GROUP_CHANNEL = "asgi__group__live-relay"  # channels_redis.pubsub's name for the group
-
-
 def subscribers(url: str) -> int:
+    """Subscriptions to the relays' group (channels_redis.pubsub names its
+    channel <prefix>__group__<group>)."""
+    channel = f"{os.environ['CHANNEL_LAYER_PREFIX']}__group__live-relay"
     client = redis.Redis.from_url(url, socket_connect_timeout=2)
     try:
-        return dict(client.pubsub_numsub(GROUP_CHANNEL)).get(GROUP_CHANNEL.encode(), 0)
+        return dict(client.pubsub_numsub(channel)).get(channel.encode(), 0)
     finally:
         client.close()
 
