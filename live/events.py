@@ -19,6 +19,7 @@ from django.db.models.fields.json import KT
 from django_eventstream.utils import make_id, parse_last_event_id, sse_encode_event
 
 from messages_app.colors import name_colors
+from messages_app.models import Kind
 
 # View -> the django-eventstream channel prefix it reads (subject views add a name).
 VIEWS = ("home", "messages", "channels", "users", "user_profile", "channel")
@@ -137,18 +138,30 @@ def iso(value: datetime | None) -> str | None:
 MESSAGE_COLUMNS = (
     "id", "channel_id", "channel__name", "user_id", "user__username",
     "user__display_name", "text", "sent_at", "is_action", "color",
+    "kind", "system_text", "deleted_at", "notice", "duration", "target", "twitch_id",
 )  # fmt: skip
+# Kind -> the `kind` of a message event; the others are moderation events.
+MESSAGE_KINDS = {Kind.PRIVMSG: "privmsg", Kind.USERNOTICE: "usernotice"}
 
 
 def message_values(qs: QuerySet) -> QuerySet:
-    """`qs` (messages) as MESSAGE_COLUMNS tuples; the Twitch colour tag is read
-    by the database, so the tags JSON is never parsed in Python."""
-    return qs.annotate(color=KT("tags__color")).values_list(*MESSAGE_COLUMNS)
+    """`qs` (messages) as MESSAGE_COLUMNS tuples; the few tags an event needs
+    are read by the database, so the tags JSON is never parsed in Python."""
+    return qs.annotate(
+        color=KT("tags__color"),
+        notice=KT("tags__msg-id"),
+        duration=KT("tags__ban-duration"),
+        target=KT("tags__target-msg-id"),
+    ).values_list(*MESSAGE_COLUMNS)
 
 
 def message_payload(row: tuple) -> dict[str, Any]:
-    """The `message` event of one MESSAGE_COLUMNS row (docs/architecture.md, GET /live)."""
-    id_, channel_id, channel, user_id, username, display_name, text, sent_at, action, color = row
+    """The event of one MESSAGE_COLUMNS row (docs/architecture.md, GET /live):
+    a `message` for chat and notices, a `moderation` for the rest."""
+    (id_, channel_id, channel, user_id, username, display_name, text, sent_at, action, color,
+     kind, system_text, deleted_at, notice, _duration, _target, twitch_id) = row  # fmt: skip
+    if kind not in MESSAGE_KINDS:
+        return moderation_payload(row)
     payload = {
         "type": "message",
         "cursor": id_,
@@ -161,8 +174,42 @@ def message_payload(row: tuple) -> dict[str, Any]:
         "text": text,
         "sent_at": iso(sent_at),
         "is_action": action,
+        "kind": MESSAGE_KINDS[kind],
+        "twitch_id": twitch_id,  # rows carry it, so a later deletion can find them
     }
+    if kind == Kind.USERNOTICE:
+        payload["system_text"] = system_text
+        payload["notice"] = notice or ""
+    if deleted_at is not None:
+        payload["deleted_at"] = iso(deleted_at)
     colors = name_colors(color) if isinstance(color, str) else None
     if colors is not None:
         payload["name_colors"] = colors  # (light theme, dark theme), readable on each
     return payload
+
+
+def moderation_payload(row: tuple) -> dict[str, Any]:
+    """A CLEARMSG (`deleted`) or CLEARCHAT (`timeout`, `ban`, `clear`) row as a
+    `moderation` event. target_message_id is the Twitch id of the deleted
+    message (rows carry it as data-twitch-id)."""
+    id_, channel_id, channel, _uid, username, display_name, _text, sent_at = row[:8]
+    kind, duration, target = row[10], row[14], row[15]
+    if kind == Kind.CLEARMSG:
+        action = "deleted"
+    elif not username:
+        action = "clear"
+    else:
+        action = "timeout" if duration else "ban"
+    return {
+        "type": "moderation",
+        "cursor": id_,
+        "id": id_,
+        "action": action,
+        "channel_id": channel_id,
+        "channel_name": channel,
+        "target_user": username or None,
+        "target_display_name": (display_name or username) or None,
+        "target_message_id": target if kind == Kind.CLEARMSG else None,
+        "duration_s": int(duration) if duration and str(duration).isdigit() else None,
+        "sent_at": iso(sent_at),
+    }

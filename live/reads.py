@@ -34,8 +34,9 @@ TOP_USERS = 100  # users sent on connect to the users view without a cursor
 class Row:
     id: int
     channel_name: str
-    username: str
-    data: str  # the JSON of the `message` payload, encoded once
+    username: str  # "" for a clear of the whole chat
+    data: str  # the JSON of the event's payload, encoded once
+    type: str = "message"  # or "moderation"
 
 
 @dataclass(slots=True)
@@ -92,9 +93,12 @@ def read_tick(cursor: int, dirty: bool, views: frozenset[str], totals: HomeTotal
     detected_at = time.time()
     high = messages[-1][0] if messages else cursor
     payload, dumps = events.message_payload, events.dumps
-    rows = [Row(m[0], m[2], m[4], dumps(payload(m))) for m in messages]
+    rows = []
+    for m in messages:
+        event = payload(m)
+        rows.append(Row(m[0], m[2], m[4] or "", dumps(event), event["type"]))
     channel_ids = {m[1] for m in messages}
-    user_ids = {m[3] for m in messages}
+    user_ids = {m[3] for m in messages if m[3] is not None}  # None: a whole-chat clear
     tick = Tick(high=high, rows=rows, detected_at=detected_at)
     if views & {"channels", "channel"}:
         if dirty:
@@ -221,8 +225,8 @@ def catch_up(
             )  # fmt: skip
         elif view != "users":
             for row in replayed:
-                data = events.dumps(events.message_payload(row))
-                out.append(events.frame(topic, "message", row[0], data))
+                event = events.message_payload(row)
+                out.append(events.frame(topic, event["type"], row[0], events.dumps(event)))
     out.extend(totals_list(spec, ids, resumed, upto, replayed, fallback, home_totals))
     return b"".join(out)
 

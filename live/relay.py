@@ -250,7 +250,7 @@ class Relay:
             view = spec.view
             parts: list[bytes] = []
             if view in events.VIEWS_WITH_MESSAGES:
-                parts = [frame(topic, "message", r.id, r.data) for r in tick.rows
+                parts = [frame(topic, r.type, r.id, r.data) for r in tick.rows
                          if spec.wants(r.channel_name, r.username)]  # fmt: skip
             if view == "home" and tick.metrics is not None:
                 parts.append(encode(topic, tick.metrics))

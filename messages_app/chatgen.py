@@ -36,6 +36,21 @@ NAME_NOUNS = [
     "wizard", "pilot", "viking", "toast", "goblin", "frog", "bear", "sloth", "otter", "crab",
 ]  # fmt: skip
 COLORS = ["#FF0000", "#1E90FF", "#008000", "#B22222", "#FF7F50", "#9ACD32", "#FF4500", "#8A2BE2"]
+# What people write with a resub, a watch streak or a bits badge ({months} is filled in).
+SUB_MESSAGES = [
+    "{months} months already PogChamp", "love the streams <3", "hype hype hype", "lets gooo",
+    "been here since day one", "{months} months of pain KEKW", "PogChamp PogChamp PogChamp",
+    "keep it up!", "best streamer on the platform", "finally resubbed lol", "Kappa", "catJAM",
+    "{months} months and still no pb", "hi chat", "ty for the content", "ResidentSleeper",
+    "see you next month", "ñandú gang 🔥", "привет из России", "日本語 chat where you at",
+]  # fmt: skip
+# What mods and broadcasters announce (/announce), {channel} filled in.
+ANNOUNCEMENTS = [
+    "Follow on socials, links in the panels below!", "Giveaway at 100 subs, type !enter",
+    "Be nice in chat, the mods are watching", "New video is up, go watch it",
+    "Stream schedule: Monday to Friday, 6pm CET", "Use code {channel} for 10% off (ad)",
+    "No spoilers please!", "Drops are enabled for this stream", "We are raising money for charity",
+]  # fmt: skip
 
 
 def channel_names(count: int) -> list[str]:
@@ -65,6 +80,15 @@ def chat_text(rng: random.Random) -> tuple[str, bool]:
             words.append(rng.choice(EMOTES))
         text = " ".join(words)
     return text, rng.random() < 0.03
+
+
+def sub_message(rng: random.Random, months: int) -> str:
+    """What someone writes along with a resub (or a watch streak, a new bits badge)."""
+    return rng.choice(SUB_MESSAGES).format(months=months)
+
+
+def announcement(rng: random.Random, channel: str) -> str:
+    return rng.choice(ANNOUNCEMENTS).format(channel=channel)
 
 
 class ChatGenerator:

@@ -168,16 +168,36 @@ class MessageQuerySet(models.QuerySet):
         return self.select_related("channel", "user")
 
 
+class Kind(models.IntegerChoices):
+    """The IRC command of an archived line, numbered as the chat-log API
+    (justlog, rustlog) numbers them."""
+
+    PRIVMSG = 1, "chat"
+    CLEARCHAT = 2, "timeout, ban or clear"
+    USERNOTICE = 4, "notice"
+    CLEARMSG = 13, "deleted message"
+
+
+# What total_messages counts: what people wrote or did, never moderation.
+COUNTED_KINDS = frozenset({Kind.PRIVMSG, Kind.USERNOTICE})
+
+
 class Message(models.Model):
     # No single-column FK indexes: the (channel, id) and (user, id) indexes below
     # serve those lookups too, and every index costs the write path.
     channel = models.ForeignKey(
         Channel, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
+    # NULL only for a clear of the whole chat (a CLEARCHAT without a target).
     user = models.ForeignKey(
-        ChatUser, on_delete=models.CASCADE, related_name="messages", db_index=False
+        ChatUser, on_delete=models.CASCADE, related_name="messages", db_index=False, null=True
     )
+    kind = models.SmallIntegerField(choices=Kind, default=Kind.PRIVMSG)
     text = models.TextField()
+    # A USERNOTICE's `system-msg` ("alice subscribed for 12 months!"), searchable.
+    system_text = models.TextField(blank=True, default="")
+    # Set on a message a moderator deleted (CLEARMSG): when.
+    deleted_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField()
     # Twitch's message `id` tag: a line seen twice (reconnect, replay) is stored once.
     twitch_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
@@ -195,6 +215,19 @@ class Message(models.Model):
             # tested in the index instead of on each table row: 4.2 -> 0.45 ms
             # for an active user on the 1M-message archive.
             models.Index(fields=["user", "-id", "channel"], name="message_user_idx"),
+            # Timeouts, bans and deletions of a channel and of a user (the
+            # channel page's and the profile's moderation lists): a few rows
+            # among millions, so partial indexes that hold only them.
+            models.Index(
+                fields=["channel", "-id"],
+                condition=models.Q(kind__in=[Kind.CLEARCHAT, Kind.CLEARMSG]),
+                name="message_mod_channel_idx",
+            ),
+            models.Index(
+                fields=["user", "-id"],
+                condition=models.Q(kind__in=[Kind.CLEARCHAT, Kind.CLEARMSG]),
+                name="message_mod_user_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -205,18 +238,16 @@ class Message(models.Model):
         return (self.tags or {}).get("color", "")
 
 
-class Kind(models.IntegerChoices):
-    """The IRC command of an archived line, numbered as the chat-log API
-    (justlog, rustlog) numbers them."""
+class PendingDeletion(models.Model):
+    """A CLEARMSG whose target message is not stored (yet): the write path marks
+    the target deleted when it arrives (a backfill, an import), then drops the
+    row. Almost always empty."""
 
-    PRIVMSG = 1, "chat"
-    CLEARCHAT = 2, "timeout, ban or clear"
-    USERNOTICE = 4, "notice"
-    CLEARMSG = 13, "deleted message"
+    target_twitch_id = models.CharField(max_length=64, unique=True)
+    deleted_at = models.DateTimeField()
 
-
-# What total_messages counts: what people wrote or did, never moderation.
-COUNTED_KINDS = frozenset({Kind.PRIVMSG, Kind.USERNOTICE})
+    def __str__(self) -> str:
+        return f"deletion of {self.target_twitch_id} pending"
 
 
 class UserChannelStats(models.Model):

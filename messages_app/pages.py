@@ -58,6 +58,7 @@ def filtered_messages(form: MessageFilterForm) -> MessageQuerySet:
 ROW_FIELDS = (
     "id", "text", "sent_at", "tags", "is_action", "channel_id", "user_id",
     "channel__name", "user__username", "user__display_name",
+    "kind", "system_text", "deleted_at", "twitch_id",
 )  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Full-text search over message text, one function for SQLite and PostgreSQL.
 
 SQLite: an FTS5 table with external content, kept in step by triggers (see
-migration 0002). PostgreSQL: a GIN index on to_tsvector('simple', text).
+migrations 0002 and 0006). PostgreSQL: a GIN index on to_tsvector('simple',
+text || ' ' || system_text). Both cover a notice's system text too.
 User input never reaches either query language raw: on SQLite every term is
 re-quoted as an FTS5 string, on PostgreSQL websearch_to_tsquery parses it and
 never raises. So any query string gives results or an empty list.
@@ -94,7 +95,8 @@ def matching(messages: MessageQuerySet, query: str) -> MessageQuerySet:
             return messages.none()
         sql, params = tsquery
         condition = RawSQL(
-            f"to_tsvector('simple'::regconfig, messages_app_message.text) @@ ({sql})",
+            "to_tsvector('simple'::regconfig, messages_app_message.text || ' ' || "
+            f"messages_app_message.system_text) @@ ({sql})",
             params,
             output_field=BooleanField(),
         )

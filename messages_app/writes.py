@@ -29,7 +29,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from messages_app import batch_sql as sql
-from messages_app.models import ActivityBucket, Channel, ChatUser, Message, UserChannelStats
+from messages_app.models import (
+    COUNTED_KINDS,
+    ActivityBucket,
+    Channel,
+    ChatUser,
+    Kind,
+    Message,
+    PendingDeletion,
+    UserChannelStats,
+)
 from messages_app.signals import channel_changed, messages_stored
 from messages_app.validators import TWITCH_LOGIN_RE, normalize_login, validate_twitch_login
 
@@ -105,13 +114,16 @@ def _clean(records: Iterable[ChatRecord]) -> tuple[list[ChatRecord], int]:
         record.username = normalize_login(record.username)
         # PostgreSQL text cannot hold NUL; nobody can see it in chat anyway.
         record.text = record.text.replace("\x00", "")
+        record.system_text = record.system_text.replace("\x00", "")[:MAX_TEXT_LENGTH]
         if record.sent_at.tzinfo is None:
             record.sent_at = record.sent_at.replace(tzinfo=UTC)
         elif record.sent_at.tzinfo is not UTC:
             record.sent_at = record.sent_at.astimezone(UTC)
         if (
             not TWITCH_LOGIN_RE.fullmatch(record.channel)
-            or not record.username
+            or record.kind not in Kind.values
+            # Only a clear of the whole chat has no user.
+            or not (record.username or record.kind == Kind.CLEARCHAT)
             or len(record.username) > 64
             or len(record.text) > MAX_TEXT_LENGTH
         ):
@@ -139,8 +151,12 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
         channel_ids = _upsert_channels(cursor, stamped)
         user_ids = _upsert_users(cursor, stamped)
         ids = _insert_messages(cursor, stamped, channel_ids, user_ids)
-        _upsert_user_channel_stats(cursor, stamped, channel_ids, user_ids)
-        _upsert_buckets(cursor, fresh, ids)
+        counted = [(r, at, id_) for (r, at), id_ in zip(stamped, ids, strict=True)
+                   if r.kind in COUNTED_KINDS]  # fmt: skip
+        if counted:
+            _upsert_user_channel_stats(cursor, counted, channel_ids, user_ids)
+            _upsert_buckets(cursor, counted)
+        _mark_deleted(cursor, stamped, ids[0])
         result.stored = len(ids)
         result.first_id, result.last_id = ids[0], ids[-1]
         result.channel_ids = set(channel_ids.values())
@@ -207,12 +223,10 @@ def _upsert_channels(cursor, stamped: Stamped) -> dict[str, int]:
     them) and advance the counters of known ones. Returns name -> id."""
     counts: dict[str, list] = {}
     for r, at in stamped:
-        entry = counts.get(r.channel)
-        if entry is None:
-            counts[r.channel] = [1, at]
-        else:
+        entry = counts.setdefault(r.channel, [0, None])
+        if r.kind in COUNTED_KINDS:  # moderation events do not count (or date) chat
             entry[0] += 1
-            entry[1] = max(entry[1], at)
+            entry[1] = at if entry[1] is None else max(entry[1], at)
     now = sql.datetime_adapter()(timezone.now())
     rows = [(name, "", False, now, now, n, last) for name, (n, last) in counts.items()]
     table = sql.table(Channel)
@@ -231,15 +245,24 @@ def _upsert_users(cursor, stamped: Stamped) -> dict[str, int]:
     """Create or update chat users with their counters. Returns username -> id."""
     users: dict[str, list] = {}
     for r, at in stamped:
+        if not r.username:
+            continue  # a clear of the whole chat
+        counts = r.kind in COUNTED_KINDS
         entry = users.get(r.username)
         if entry is None:
-            users[r.username] = [r.display_name[:64], at, at, 1]
+            # A user first met in a moderation event gets its times (the columns
+            # need one) and no count; a later message sets both.
+            users[r.username] = [r.display_name[:64], at, at, int(counts), counts]
             continue
         entry[0] = r.display_name[:64] or entry[0]
-        entry[1] = min(entry[1], at)
-        entry[2] = max(entry[2], at)
-        entry[3] += 1
-    rows = [(name, *entry) for name, entry in users.items()]
+        if counts:
+            entry[1] = min(entry[1], at) if entry[4] else at
+            entry[2] = max(entry[2], at) if entry[4] else at
+            entry[3] += 1
+            entry[4] = True
+    if not users:
+        return {}
+    rows = [(name, *entry[:4]) for name, entry in users.items()]
     table = sql.table(ChatUser)
     statement = f"""
         INSERT INTO {table} (username, display_name, first_seen_at, last_seen_at,
@@ -248,8 +271,10 @@ def _upsert_users(cursor, stamped: Stamped) -> dict[str, int]:
         ON CONFLICT (username) DO UPDATE SET
             display_name = CASE WHEN excluded.display_name <> ''
                 THEN excluded.display_name ELSE {table}.display_name END,
-            first_seen_at = {sql.earlier(table, "first_seen_at")},
-            last_seen_at = {sql.later(table, "last_seen_at")},
+            first_seen_at = CASE WHEN excluded.total_messages = 0 THEN {table}.first_seen_at
+                ELSE {sql.earlier(table, "first_seen_at")} END,
+            last_seen_at = CASE WHEN excluded.total_messages = 0 THEN {table}.last_seen_at
+                ELSE {sql.later(table, "last_seen_at")} END,
             total_messages = {table}.total_messages + excluded.total_messages
         RETURNING id, username"""
     return dict((name, id_) for id_, name in sql.upsert(cursor, statement, rows, USER_TYPES))
@@ -272,18 +297,20 @@ def _insert_messages(
     rows = [
         (
             channel_ids[r.channel],
-            user_ids[r.username],
+            user_ids.get(r.username),  # None: a clear of the whole chat
             r.text,
             at,
             r.twitch_id or None,
             to_json(r.tags, None),
             r.is_action,
+            r.kind,
+            r.system_text,
         )
         for r, at in stamped
     ]
     statement = f"""
         INSERT INTO {sql.table(Message)} (channel_id, user_id, text, sent_at, twitch_id,
-                                       tags, is_action)
+                                       tags, is_action, kind, system_text)
         {{rows}}
         ON CONFLICT DO NOTHING
         RETURNING id"""
@@ -293,11 +320,14 @@ def _insert_messages(
     return ids
 
 
+Counted = list[tuple[ChatRecord, object, int]]  # counted records, sent_at parameter, id
+
+
 def _upsert_user_channel_stats(
-    cursor, stamped: Stamped, channel_ids: dict[str, int], user_ids: dict[str, int]
+    cursor, counted: Counted, channel_ids: dict[str, int], user_ids: dict[str, int]
 ) -> None:
     stats: dict[tuple[int, int], list] = {}
-    for r, at in stamped:
+    for r, at, _id in counted:
         key = (user_ids[r.username], channel_ids[r.channel])
         entry = stats.get(key)
         if entry is None:
@@ -319,10 +349,10 @@ def _upsert_user_channel_stats(
     sql.execute_rows(cursor, statement, rows, STATS_TYPES)
 
 
-def _upsert_buckets(cursor, records: list[ChatRecord], ids: list[int]) -> None:
+def _upsert_buckets(cursor, counted: Counted) -> None:
     to_db = sql.datetime_adapter()
     buckets: dict[datetime, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for record, id_ in zip(records, ids, strict=True):
+    for record, _at, id_ in counted:
         entry = buckets[record.sent_at.replace(second=0, microsecond=0)]
         if entry[0] == 0:
             entry[1] = id_
@@ -342,10 +372,74 @@ def _upsert_buckets(cursor, records: list[ChatRecord], ids: list[int]) -> None:
     sql.execute_rows(cursor, statement, rows, BUCKET_TYPES)
 
 
+def _mark_deleted(cursor, stamped: Stamped, first_id: int) -> None:
+    """CLEARMSG: mark the message it deleted, whichever of the two came first.
+
+    A CLEARMSG normally follows its target: the target is updated by its Twitch
+    id. One whose target is not stored (yet: a backfill or an import may bring
+    it later) is remembered in PendingDeletion, and a batch that stores new
+    messages while any deletion is pending marks them too. That table is almost
+    always empty, so the usual batch pays one cheap EXISTS.
+    """
+    table, pending = sql.table(Message), sql.table(PendingDeletion)
+    deletions = [
+        (r.tags.get("target-msg-id"), at)
+        for r, at in stamped
+        if r.kind == Kind.CLEARMSG and r.tags.get("target-msg-id")
+    ]
+    if deletions:
+        found = _update_deleted(cursor, table, deletions)
+        missing = [(target, at) for target, at in deletions if target not in found]
+        if missing:
+            statement = f"""INSERT INTO {pending} (target_twitch_id, deleted_at) {{rows}}
+                ON CONFLICT (target_twitch_id) DO NOTHING"""
+            sql.execute_rows(cursor, statement, missing, ("text", "timestamptz"))
+    cursor.execute(f"SELECT 1 FROM {pending} LIMIT 1")
+    if cursor.fetchone() is None:
+        return
+    id_param = "?" if connection.vendor == "sqlite" else "%s"
+    cursor.execute(
+        f"""UPDATE {table} SET deleted_at = (
+                SELECT p.deleted_at FROM {pending} p WHERE p.target_twitch_id = {table}.twitch_id)
+            WHERE id >= {id_param} AND twitch_id IN (SELECT target_twitch_id FROM {pending})""",
+        [first_id],
+    )
+    cursor.execute(
+        f"""DELETE FROM {pending} WHERE target_twitch_id IN (
+                SELECT twitch_id FROM {table} WHERE id >= {id_param} AND deleted_at IS NOT NULL)""",
+        [first_id],
+    )
+
+
+def _update_deleted(cursor, table: str, deletions: list[tuple[str, object]]) -> set[str]:
+    """Set deleted_at on the targets that are stored; returns their Twitch ids."""
+    if connection.vendor == "sqlite":
+        cursor.executemany(
+            f"UPDATE {table} SET deleted_at = ? WHERE twitch_id = ? AND deleted_at IS NULL",
+            [(at, target) for target, at in deletions],
+        )
+        marks = ", ".join(["?"] * len(deletions))
+        cursor.execute(
+            f"SELECT twitch_id FROM {table} WHERE twitch_id IN ({marks})",
+            [target for target, _at in deletions],
+        )
+        return {twitch_id for (twitch_id,) in cursor.fetchall()}
+    rows_sql, params = sql.unnest(deletions, ("text", "timestamptz"))
+    cursor.execute(
+        f"""UPDATE {table} SET deleted_at = COALESCE({table}.deleted_at, d.at)
+            FROM ({rows_sql}) AS d(target, at) WHERE {table}.twitch_id = d.target
+            RETURNING {table}.twitch_id""",
+        params,
+    )
+    return {twitch_id for (twitch_id,) in cursor.fetchall()}
+
+
 # Column types of each statement's rows, in order, for PostgreSQL's arrays.
 CHANNEL_TYPES = ("text", "text", "boolean", "timestamptz", "timestamptz", "bigint", "timestamptz")
 USER_TYPES = ("text", "text", "timestamptz", "timestamptz", "bigint")
-MESSAGE_TYPES = ("bigint", "bigint", "text", "timestamptz", "text", "jsonb", "boolean")
+MESSAGE_TYPES = (
+    "bigint", "bigint", "text", "timestamptz", "text", "jsonb", "boolean", "smallint", "text",
+)  # fmt: skip
 STATS_TYPES = ("bigint", "bigint", "bigint", "timestamptz", "timestamptz")
 BUCKET_TYPES = ("timestamptz", "bigint", "bigint", "bigint")
 

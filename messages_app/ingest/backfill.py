@@ -37,6 +37,7 @@ from django.db import DatabaseError, connection
 from messages_app.ingest import metrics
 from messages_app.ingest.parser import (
     KNOWN_COMMANDS,
+    RECORD_COMMANDS,
     SkipLine,
     decode_line,
     parse_line,
@@ -86,7 +87,7 @@ def backfill_records(
             except UnicodeEncodeError:
                 raise SkipLine("invalid_utf8", "a lone surrogate") from None
             message = parse_line(decode_line(raw))
-            if message.command != "PRIVMSG":
+            if message.command not in RECORD_COMMANDS:
                 if message.command in KNOWN_COMMANDS:
                     stats.not_chat += 1
                 else:

@@ -6,7 +6,8 @@ One connection at a time. The client logs in (anonymously as justinfanNNNN, or
 with a user name and OAuth token), asks for tags and commands, joins the
 channels it is told to within Twitch's join rate limit, answers PING, follows
 RECONNECT, notices a silent connection, and reconnects with exponential
-backoff and jitter. Every PRIVMSG becomes a ChatRecord handed to `on_records`
+backoff and jitter. Every chat event (PRIVMSG, USERNOTICE, CLEARMSG, CLEARCHAT)
+becomes a ChatRecord handed to `on_records`
 (a chunk at a time), which may wait (a full queue): the client then stops reading, and TCP carries
 the backpressure to the server.
 """
@@ -27,8 +28,10 @@ from messages_app.ingest import metrics
 from messages_app.ingest.parser import (
     KNOWN_COMMANDS,
     MAX_LINE_BYTES,
+    RECORD_COMMANDS,
+    UTF8_REPLACED,
     SkipLine,
-    decode_line,
+    decode_line_checked,
     parse_line,
     to_record,
 )
@@ -322,9 +325,13 @@ class TwitchClient:
                 continue
             stats.received += 1
             try:
-                message = parse_line(decode_line(raw.removesuffix(b"\r")))
+                line, replaced = decode_line_checked(raw.removesuffix(b"\r"))
+                if replaced:  # kept: invalid UTF-8 only in its tags
+                    UTF8_REPLACED.inc()
+                message = parse_line(line)
                 command = message.command
-                if command == "PRIVMSG":
+                # Chat, notices, deletions, timeouts and bans: all stored.
+                if command in RECORD_COMMANDS:
                     records.append(to_record(message, now))
                     continue
             except SkipLine as exc:

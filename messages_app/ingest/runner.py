@@ -16,8 +16,10 @@ from messages_app.ingest.channel_sync import follow_database
 from messages_app.ingest.irc import TwitchClient
 from messages_app.ingest.parser import (
     KNOWN_COMMANDS,
+    RECORD_COMMANDS,
+    UTF8_REPLACED,
     SkipLine,
-    decode_line,
+    decode_line_checked,
     parse_json_record,
     parse_line,
     to_record,
@@ -110,11 +112,13 @@ def _replay_record(raw: bytes, stats: IngestStats):
     metrics.RECEIVED.inc()
     now = datetime.now(UTC)
     try:
-        line = decode_line(raw)
+        line, replaced = decode_line_checked(raw)
+        if replaced:  # kept: invalid UTF-8 only in its tags
+            UTF8_REPLACED.inc()
         if line.lstrip().startswith("{"):
             return parse_json_record(line, now)
         message = parse_line(line)
-        if message.command == "PRIVMSG":
+        if message.command in RECORD_COMMANDS:
             return to_record(message, now)
     except SkipLine as exc:
         stats.skip(exc.reason, exc.detail, raw)

@@ -128,29 +128,89 @@ def user_url(name: str) -> str:
 # tests/browser/test_live_rows.py checks that they build the same DOM.
 
 
+# Kinds (models.Kind) as the rows' classes: a notice is chat styled apart, a
+# timeout, ban, clear or deletion is a line of the channel's log.
+USERNOTICE, CLEARCHAT, CLEARMSG = 4, 2, 13
+
+
 @register.simple_tag
 def message_row(message) -> SafeString:
-    """One chat message as an <li>. Every string from chat (channel, name, text,
-    colour) goes through html.escape here; `message.highlighted` (search) is a
-    SafeString that highlight() already escaped piece by piece."""
+    """One chat event as an <li>. Every string from chat (channel, name, text,
+    colour, system text) goes through html.escape here; `message.highlighted`
+    (search) is a SafeString that highlight() already escaped piece by piece."""
+    kind = message.kind
+    if kind in (CLEARCHAT, CLEARMSG):
+        return _moderation_row(message)
     channel_href = _esc(channel_url(message.channel.name))
-    style = name_style(message.color)
-    style_attr = f' style="{_esc(style)}"' if style else ""
     highlighted = getattr(message, "highlighted", None)
     text = highlighted if isinstance(highlighted, SafeString) else _esc(message.text)
     action = message.is_action
+    classes = (
+        "msg" + (" msg-action" if action else "") + (" msg-notice" if kind == USERNOTICE else "")
+    )
+    deleted = message.deleted_at is not None
+    body = ""
+    if kind == USERNOTICE:
+        body = f'<span class="msg-system">{_esc(message.system_text)}</span>'
+    if kind != USERNOTICE or message.text:
+        style = name_style(message.color)
+        style_attr = f' style="{_esc(style)}"' if style else ""
+        user_href = _esc(user_url(message.user.username))
+        body += (
+            f'{" " if body else ""}<a class="msg-user" href="{user_href}"'
+            f"{style_attr}>{_esc(message.user.label)}</a>"
+            f'<span class="msg-sep" aria-hidden="true">{" " if action else ":"}</span> '
+            f'<span class="msg-text">{text}</span>'
+        )
+    if deleted:
+        classes += " msg-deleted"
+        body += deleted_note(message.deleted_at)
+    twitch = f' data-twitch-id="{_esc(message.twitch_id)}"' if message.twitch_id else ""
     return mark_safe(
-        f'<li class="msg{" msg-action" if action else ""}" id="message-{message.id:d}" '
-        f'data-id="{message.id:d}">'
+        f'<li class="{classes}" id="message-{message.id:d}" data-id="{message.id:d}"{twitch}>'
         f'<a class="msg-time" href="{channel_href}?before={message.id + 1:d}" '
         f'title="Show in context">{utc_time(message.sent_at)}</a> '
         f'<a class="msg-channel" href="{channel_href}">#{_esc(message.channel.name)}</a> '
-        f'<a class="msg-user" href="{_esc(user_url(message.user.username))}"'
-        f"{style_attr}>"
-        f"{_esc(message.user.label)}</a>"
-        f'<span class="msg-sep" aria-hidden="true">{" " if action else ":"}</span> '
-        f'<span class="msg-text">{text}</span></li>\n'
+        f"{body}</li>\n"
     )
+
+
+def deleted_note(when: datetime) -> str:
+    return f' <span class="msg-deleted-note">deleted by a moderator {utc_time(when)}</span>'
+
+
+def _moderation_row(message) -> SafeString:
+    """A timeout, ban, whole-chat clear or deletion, as a line of the log."""
+    channel_href = _esc(channel_url(message.channel.name))
+    user = message.user
+    if user is None:
+        what = "The chat was cleared by a moderator"
+    else:
+        who = f'<a class="msg-user" href="{_esc(user_url(user.username))}">{_esc(user.label)}</a>'
+        if message.kind == CLEARMSG:
+            what = f"A message by {who} was deleted by a moderator"
+        else:
+            seconds = (message.tags or {}).get("ban-duration", "")
+            if str(seconds).isdigit():
+                what = f"{who} was timed out for {duration_text(int(seconds))}"
+            else:
+                what = f"{who} was banned"
+    return mark_safe(
+        f'<li class="msg msg-mod" id="message-{message.id:d}" data-id="{message.id:d}">'
+        f'<a class="msg-time" href="{channel_href}?before={message.id + 1:d}" '
+        f'title="Show in context">{utc_time(message.sent_at)}</a> '
+        f'<a class="msg-channel" href="{channel_href}">#{_esc(message.channel.name)}</a> '
+        f'<span class="msg-system">{what}</span></li>\n'
+    )
+
+
+def duration_text(seconds: int) -> str:
+    """600 -> "10 minutes": the largest unit that divides the duration."""
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 @register.simple_tag

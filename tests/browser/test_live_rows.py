@@ -4,6 +4,10 @@ be able to tell them apart, so the two DOMs must be identical."""
 
 from __future__ import annotations
 
+import uuid
+
+from messages_app.ingest.simulator import clearchat, clearmsg, usernotice
+from messages_app.ingest.simulator import privmsg as chat_line
 from tests.browser import support
 from tests.browser.live_dom import wait_for, wait_live
 
@@ -22,7 +26,21 @@ ROWS_JS = """
 
 def _lines(marker: str) -> list[str]:
     privmsg = support.privmsg
+    deleted_id = str(uuid.uuid4())
+    target = f"m{marker}"[:25]  # a login that carries the marker into moderation rows
     return [
+        usernotice(
+            "forsen",
+            "hana",
+            "resub",
+            text=f"{marker} 12 months <b>already</b>",
+            params={"cumulative-months": "12"},
+        ),
+        usernotice("forsen", "ivan", "sub", system_msg=f"ivan subscribed {marker} <i>!</i>"),
+        chat_line("forsen", target, f"{marker} this goes away", twitch_id=deleted_id),
+        clearmsg("forsen", target, deleted_id, f"{marker} this goes away"),
+        clearchat("forsen", target, duration=600),
+        clearchat("xqc", target),
         privmsg("forsen", "alice", f"{marker} plain words"),
         privmsg("forsen", "bob_99", f"\x01ACTION {marker} waves\x01", color="#FF0000"),
         privmsg("xqc", "carol", f"{marker} no colour at all", color=""),
@@ -39,12 +57,25 @@ def test_it_builds_live_rows_identical_to_the_rows_the_server_renders(open_page,
     page = open_page(server.url)
     page.goto("/messages")
     wait_live(page)
-    support.ingest(server.database_url, lines)
+    # The deletion comes after its target has been shown live: the open page
+    # must mark that row as a fresh load shows it.
+    deletion = next(line for line in lines if " CLEARMSG " in line)
+    support.ingest(server.database_url, [line for line in lines if line != deletion])
     wait_for(
         page,
-        lambda _snap: len(page.evaluate(ROWS_JS, marker)) == len(lines),
+        lambda _snap: len(page.evaluate(ROWS_JS, marker)) == len(lines) - 1,
         10,
-        f"{len(lines)} live rows",
+        f"{len(lines) - 1} live rows",
+    )
+    support.ingest(server.database_url, [deletion])
+    wait_for(
+        page,
+        lambda _snap: (
+            len(page.evaluate(ROWS_JS, marker)) == len(lines)
+            and page.locator(".msg-deleted").count() == 1
+        ),
+        10,
+        f"{len(lines)} live rows, one of them deleted",
     )
     live = page.evaluate(ROWS_JS, marker)
 

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from messages_app.models import Channel, Message
+from messages_app.models import Channel, Kind, Message
 from tests.factories import ChannelFactory
 from tests.ingest.twitch_server import ThreadedTwitchServer, manage, privmsg, wait_until
 
@@ -123,9 +123,15 @@ def test_it_stores_every_line_it_read_when_sigterm_comes_mid_burst(db_url):
 def test_it_replays_a_twitch_log_file(db_url):
     code, out, err = finish(manage(db_url, "ingest", "--replay", str(LOG)))
     assert code == 0, err
+    # 5 chat lines, a resub and a timeout; one line repeats.
     assert out.strip().startswith(
-        "stored 5 messages, 1 duplicates, skipped 2 (malformed 1, unknown_command 1)"
+        "stored 7 messages, 1 duplicates, skipped 2 (malformed 1, unknown_command 1)"
     )
+    resub = Message.objects.get(kind=Kind.USERNOTICE)
+    assert (resub.user.username, resub.tags["msg-id"]) == ("turbofox", "resub")
+    assert resub.system_text
+    timeout = Message.objects.get(kind=Kind.CLEARCHAT)
+    assert (timeout.user.username, timeout.tags["ban-duration"]) == ("spammer42", "600")
     texts = dict(Message.objects.values_list("twitch_id", "text"))
     assert texts["0a1b2c3d-1111-4e5f-9a6b-7c8d9e0f1a2b"] == "Kappa 😂 straße 日本語"
     action = Message.objects.get(twitch_id="5e6f7a8b-2222-4c3d-8e9f-0a1b2c3d4e5f")
@@ -141,8 +147,8 @@ def test_it_replays_a_twitch_log_file(db_url):
 
     again = StringIO()
     call_command("ingest", "--replay", str(LOG), stdout=again)
-    assert again.getvalue().startswith("stored 0 messages, 6 duplicates")
-    assert Message.objects.count() == 5
+    assert again.getvalue().startswith("stored 0 messages, 8 duplicates")
+    assert Message.objects.count() == 7
 
 
 @pytest.mark.django_db(transaction=True)

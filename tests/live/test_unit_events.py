@@ -59,6 +59,13 @@ def row(text: str = "hi", color: object = None, **overrides) -> tuple:
         "sent_at": datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC),
         "is_action": False,
         "color": color,
+        "kind": 1,
+        "system_text": "",
+        "deleted_at": None,
+        "notice": None,
+        "duration": None,
+        "target": None,
+        "twitch_id": None,
         **overrides,
     }
     return tuple(values[column] for column in events.MESSAGE_COLUMNS)
@@ -234,7 +241,48 @@ def test_it_puts_the_contract_fields_in_a_message_event():
         "text": "hello",
         "sent_at": "2024-05-06T07:08:09.123456Z",
         "is_action": False,
+        "kind": "privmsg",
+        "twitch_id": None,
     }
+
+
+def test_it_sends_a_notice_as_a_message_with_its_kind_and_system_text():
+    notice = row("hi", kind=4, system_text="alice subscribed!", notice="resub")
+    payload = events.message_payload(notice)
+    assert (payload["type"], payload["kind"], payload["notice"]) == (
+        "message",
+        "usernotice",
+        "resub",
+    )
+    assert (payload["text"], payload["system_text"]) == ("hi", "alice subscribed!")
+
+
+def test_it_says_when_a_message_was_deleted():
+    deleted = datetime(2024, 5, 6, 7, 9, 0, tzinfo=UTC)
+    assert events.message_payload(row(deleted_at=deleted))["deleted_at"] == "2024-05-06T07:09:00Z"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "action", "duration", "target"),
+    [
+        ({"kind": 13, "target": "abc-123"}, "deleted", None, "abc-123"),
+        ({"kind": 2, "duration": "600"}, "timeout", 600, None),
+        ({"kind": 2}, "ban", None, None),
+        ({"kind": 2, "user_id": None, "user__username": None}, "clear", None, None),
+    ],
+)
+def test_it_sends_moderation_events_for_deletions_timeouts_bans_and_clears(
+    overrides, action, duration, target
+):
+    payload = events.message_payload(row(**overrides))
+    assert payload["type"] == "moderation"
+    assert (payload["action"], payload["duration_s"], payload["target_message_id"]) == (
+        action,
+        duration,
+        target,
+    )
+    assert payload["target_user"] == (None if action == "clear" else "alice")
+    assert (payload["cursor"], payload["channel_name"]) == (41, "forsen")
 
 
 def test_it_shows_the_username_when_there_is_no_display_name():

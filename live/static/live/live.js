@@ -83,7 +83,7 @@
       self.setState("connected");
     };
     source.onerror = function () { if (self.source === source) self.lost(); };
-    ["message", "metrics", "channel_count", "user_count", "user_profile", "status"].forEach(function (type) {
+    ["message", "moderation", "metrics", "channel_count", "user_count", "user_profile", "status"].forEach(function (type) {
       source.addEventListener(type, function (event) { if (self.source === source) self.receive(type, event); });
     });
   };
@@ -126,7 +126,7 @@
     } else {
       this.lastDataAt = Date.now();
       if (this.state !== "connected") this.setState("connected");
-      if (type === "message") this.queueMessage(data);
+      if (type === "message" || type === "moderation") this.queueMessage(data);
       else this.applyCounts(type, data);
     }
     // Every event of a stream follows all events up to its cursor (the server
@@ -154,6 +154,12 @@
         // Only the newest `cap` can stay on screen: render just those, in one parse.
         insertRows(lists[i], rowsFromEvents(lists[i], batch.slice(-capOf(lists[i]))));
       }
+      // A deletion marks the deleted row as a fresh load shows it.
+      batch.forEach(function (data) {
+        if (data.type === "moderation" && data.action === "deleted" && data.target_message_id) {
+          markDeleted(self.root, data.target_message_id, String(data.sent_at));
+        }
+      });
     });
   };
 
@@ -192,20 +198,79 @@
       '">' + esc(day + " " + clock.slice(0, 5)) + "</time>";
   }
 
-  function rowHtml(data, urls) {
-    var id = Number(data.id), action = !!data.is_action;
+  function rowStart(data, urls, classes, extra) {
+    var id = Number(data.id);
     var channelHref = esc(urls.channel.replace("{}", quoteName(data.channel_name)));
-    var colors = data.name_colors;
-    var style = colors && HEX_COLOR.test(colors[0]) && HEX_COLOR.test(colors[1])
-      ? ' style="--name-light:' + colors[0] + ";--name-dark:" + colors[1] + '"' : "";
-    return '<li class="msg' + (action ? " msg-action" : "") + '" id="message-' + id + '" data-id="' + id + '">' +
+    return '<li class="' + classes + '" id="message-' + id + '" data-id="' + id + '"' + extra + ">" +
       '<a class="msg-time" href="' + channelHref + "?before=" + (id + 1) + '" title="Show in context">' +
       utcTime(String(data.sent_at)) + "</a> " +
-      '<a class="msg-channel" href="' + channelHref + '">#' + esc(data.channel_name) + "</a> " +
-      '<a class="msg-user" href="' + esc(urls.user.replace("{}", quoteName(data.username))) + '"' + style + ">" +
-      esc(data.display_name || data.username) + "</a>" +
-      '<span class="msg-sep" aria-hidden="true">' + (action ? " " : ":") + "</span> " +
-      '<span class="msg-text">' + esc(data.text) + "</span></li>\n";
+      '<a class="msg-channel" href="' + channelHref + '">#' + esc(data.channel_name) + "</a> ";
+  }
+
+  function userLink(urls, username, label, style) {
+    return '<a class="msg-user" href="' + esc(urls.user.replace("{}", quoteName(username))) + '"' + (style || "") +
+      ">" + esc(label || username) + "</a>";
+  }
+
+  function deletedNote(iso) {
+    return ' <span class="msg-deleted-note">deleted by a moderator ' + utcTime(iso) + "</span>";
+  }
+
+  // The twin of duration_text(): the largest unit that divides the duration.
+  function durationText(seconds) {
+    var units = [["week", 604800], ["day", 86400], ["hour", 3600], ["minute", 60]];
+    for (var i = 0; i < units.length; i++) {
+      if (seconds >= units[i][1] && seconds % units[i][1] === 0) {
+        var count = seconds / units[i][1];
+        return count + " " + units[i][0] + (count !== 1 ? "s" : "");
+      }
+    }
+    return seconds + " second" + (seconds !== 1 ? "s" : "");
+  }
+
+  function rowHtml(data, urls) {
+    if (data.type === "moderation") return moderationHtml(data, urls);
+    var action = !!data.is_action, notice = data.kind === "usernotice";
+    var classes = "msg" + (action ? " msg-action" : "") + (notice ? " msg-notice" : "");
+    var body = notice ? '<span class="msg-system">' + esc(data.system_text || "") + "</span>" : "";
+    if (!notice || data.text) {
+      var colors = data.name_colors;
+      var style = colors && HEX_COLOR.test(colors[0]) && HEX_COLOR.test(colors[1])
+        ? ' style="--name-light:' + colors[0] + ";--name-dark:" + colors[1] + '"' : "";
+      body += (body ? " " : "") + userLink(urls, data.username, data.display_name, style) +
+        '<span class="msg-sep" aria-hidden="true">' + (action ? " " : ":") + "</span> " +
+        '<span class="msg-text">' + esc(data.text) + "</span>";
+    }
+    if (data.deleted_at) {
+      classes += " msg-deleted";
+      body += deletedNote(String(data.deleted_at));
+    }
+    var twitch = data.twitch_id ? ' data-twitch-id="' + esc(data.twitch_id) + '"' : "";
+    return rowStart(data, urls, classes, twitch) + body + "</li>\n";
+  }
+
+  // The twin of _moderation_row(): a timeout, ban, clear or deletion as a log line.
+  function moderationHtml(data, urls) {
+    var what;
+    if (!data.target_user) {
+      what = "The chat was cleared by a moderator";
+    } else {
+      var who = userLink(urls, data.target_user, data.target_display_name);
+      if (data.action === "deleted") what = "A message by " + who + " was deleted by a moderator";
+      else if (data.duration_s) what = who + " was timed out for " + durationText(Number(data.duration_s));
+      else what = who + " was banned";
+    }
+    return rowStart(data, urls, "msg msg-mod", "") + '<span class="msg-system">' + what + "</span></li>\n";
+  }
+
+  function markDeleted(root, twitchId, iso) {
+    var rows = root.querySelectorAll("[data-live-list] > [data-twitch-id]");
+    for (var i = 0; i < rows.length; i++) {
+      var row = rows[i];
+      if (row.getAttribute("data-twitch-id") !== twitchId || row.classList.contains("msg-deleted")) continue;
+      row.classList.add("msg-deleted");
+      row.insertAdjacentHTML("beforeend", deletedNote(iso));
+    }
   }
 
   function idOf(el) { return parseInt(el.getAttribute("data-id"), 10) || 0; }
