@@ -19,6 +19,7 @@ from tests.scaleout.test_two_web_processes import chat_lines, ids_after, message
 
 pytestmark = pytest.mark.redis
 
+
 def subscribers(url: str) -> int:
     """Subscriptions to the relays' group (channels_redis.pubsub names its
     channel <prefix>__group__<group>)."""
