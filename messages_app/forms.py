@@ -38,6 +38,16 @@ class MessageFilterForm(forms.Form):
     since = UTCDateTimeField(label="Since (UTC)")
     until = UTCDateTimeField(label="Until (UTC)")
     q = forms.CharField(required=False, max_length=200, label="Text")
+    kind = forms.ChoiceField(
+        required=False,
+        label="Show",
+        choices=[
+            ("", "Everything"),
+            ("chat", "Chat"),
+            ("notices", "Notices (subs, raids, ...)"),
+            ("moderation", "Moderation (timeouts, bans, deletions)"),
+        ],
+    )
     before = CursorField()
     after = CursorField()
     after_id = CursorField()
@@ -73,7 +83,7 @@ class MessageFilterForm(forms.Form):
     @property
     def has_filters(self) -> bool:
         data = self.cleaned_data
-        return any(data.get(name) for name in ("channel", "user", "since", "until", "q"))
+        return any(data.get(name) for name in ("channel", "user", "since", "until", "q", "kind"))
 
 
 class UserListForm(forms.Form):

@@ -20,7 +20,14 @@ from django.utils import timezone
 
 from messages_app import search
 from messages_app.forms import MessageFilterForm
-from messages_app.models import ActivityBucket, Channel, ChatUser, Message, MessageQuerySet
+from messages_app.models import (
+    ActivityBucket,
+    Channel,
+    ChatUser,
+    Kind,
+    Message,
+    MessageQuerySet,
+)
 from messages_app.templatetags.goknut import highlight
 
 PAGE_SIZE = 50
@@ -50,7 +57,29 @@ def filtered_messages(form: MessageFilterForm) -> MessageQuerySet:
         qs = qs.for_channel(data["channel"])
     if data["user"]:
         qs = qs.for_user(data["user"])
+    if data.get("kind"):
+        qs = qs.filter(kind__in=KIND_FILTERS[data["kind"]])
     return row_fields(qs.sent_between(data["since"], data["until"]))
+
+
+# The "Show" filter of message lists: which kinds each choice keeps.
+KIND_FILTERS = {
+    "chat": [Kind.PRIVMSG],
+    "notices": [Kind.USERNOTICE],
+    "moderation": [Kind.CLEARCHAT, Kind.CLEARMSG],
+}
+MODERATION_LIST_SIZE = 20
+
+
+def timeouts_and_bans(*, channel: Channel | None = None, user: ChatUser | None = None) -> list:
+    """The newest timeouts, bans and clears of a channel or of a user (the
+    partial indexes message_mod_channel_idx / message_mod_user_idx)."""
+    qs = Message.objects.filter(kind=Kind.CLEARCHAT)
+    if channel is not None:
+        qs = qs.for_channel(channel)
+    if user is not None:
+        qs = qs.for_user(user)
+    return list(row_fields(qs).order_by("-id")[:MODERATION_LIST_SIZE])
 
 
 # What message_row.html shows. The full channel and user rows would cost a

@@ -188,8 +188,9 @@ def message_list(request: HttpRequest) -> HttpResponse:
     page = pages.message_page(form, pages.filtered_messages(form))
     if data["q"]:
         pages.with_highlights(page.rows, data["q"])
-    # Text and time filters and older pages cannot follow the stream (live-dom.md).
-    live = not (data["q"] or data["since"] or data["until"] or page.newer is not None)
+    # Text, time and kind filters and older pages cannot follow the stream.
+    filtered = data["q"] or data["since"] or data["until"] or data["kind"]
+    live = not filtered and page.newer is None
     channel, user = data["channel"], data["user"]
     channel_name = channel.name if channel else ""
     user_name = user.username if user else ""
@@ -294,6 +295,7 @@ def channel_detail(request: HttpRequest, name: str) -> HttpResponse:
         "live": live,
         "live_url": live_url("channel", page.cursor, channel=channel.name) if live else None,
         "rows_url": reverse("messages_app:channel_rows", args=[channel.name]),
+        "moderation": pages.timeouts_and_bans(channel=channel),
         **pager_context("channel-messages"),
     }
     return render(request, "channels/detail.html", context)
@@ -394,7 +396,8 @@ def user_detail(request: HttpRequest, name: str) -> HttpResponse:
     form.cleaned_data["user"] = user  # the profile's user, whatever ?user= says
     page = pages.message_page(form, pages.filtered_messages(form))
     data = form.cleaned_data
-    live = not (data["since"] or data["until"] or data["q"] or page.newer is not None)
+    filtered = data["since"] or data["until"] or data["q"] or data["kind"]
+    live = not filtered and page.newer is None
     channel_name = data["channel"].name if data["channel"] else ""
     stats = (
         UserChannelStats.objects.filter(user=user)
@@ -405,6 +408,7 @@ def user_detail(request: HttpRequest, name: str) -> HttpResponse:
     context = {
         "profile": user,
         "stats": stats,
+        "moderation": pages.timeouts_and_bans(user=user),
         "form": form,
         "page": page,
         "rows": page.rows,

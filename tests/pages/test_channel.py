@@ -102,3 +102,20 @@ def test_it_rejects_bad_cursors(client, history):
     assert client.get("/channels/forsen?before=x").status_code == 400
     assert client.get("/channels/forsen/rows?after_id=1.5").status_code == 400
     assert Message.objects.exists()
+
+
+def test_it_lists_the_channels_timeouts_and_bans(client, store):
+    from messages_app.models import Kind
+
+    store(
+        chat(channel="forsen", username="spammer", text="buy followers"),
+        chat(channel="forsen", username="spammer", text="", kind=Kind.CLEARCHAT,
+             tags={"ban-duration": "600"}),
+        chat(channel="forsen", username="troll", text="", kind=Kind.CLEARCHAT),
+        chat(channel="xqc", username="other", text="", kind=Kind.CLEARCHAT),
+    )  # fmt: skip
+    page = html(client.get("/channels/forsen"))
+    section = page[page.index("Timeouts and bans") :]
+    assert "spammer</a> was timed out for 10 minutes" in section
+    assert "troll</a> was banned" in section
+    assert "other</a>" not in section

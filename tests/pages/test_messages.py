@@ -180,3 +180,19 @@ def test_a_poll_that_cannot_bring_every_new_row_says_how_many_arrived(client, st
     assert response["X-Goknut-Skipped-After"] == str(first.last_id)
     caught_up = client.get(f"/messages/rows?after_id={first.last_id + 5}")
     assert "X-Goknut-Skipped" not in caught_up  # exactly 500 new: nothing left out
+
+
+def test_it_filters_by_kind_and_stops_following_the_stream(client, store):
+    from messages_app.models import Kind
+
+    store(
+        chat(text="plain chat"),
+        chat(text="", kind=Kind.USERNOTICE, system_text="viewer subscribed!"),
+        chat(text="", kind=Kind.CLEARCHAT, tags={"ban-duration": "60"}),
+    )
+    notices = client.get("/messages?kind=notices")
+    assert "viewer subscribed!" in html(notices) and "plain chat" not in html(notices)
+    assert "data-live-list" not in html(notices)  # the stream cannot filter by kind
+    moderation = html(client.get("/messages?kind=moderation"))
+    assert "was timed out for 1 minute" in moderation and "plain chat" not in moderation
+    assert client.get("/messages?kind=everything").status_code == 400

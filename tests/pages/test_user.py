@@ -118,3 +118,15 @@ def test_it_escapes_hostile_names_and_text(client, store):
     text = html(client.get("/users/mallory"))
     assert "<img src=x" not in text
     assert "<script>alert" not in text
+
+
+def test_it_lists_the_users_timeouts_and_bans(client, store):
+    from messages_app.models import Kind
+
+    store(
+        chat(channel="forsen", username="alice", text="hi"),
+        chat(channel="xqc", username="alice", text="", kind=Kind.CLEARCHAT,
+             tags={"ban-duration": "86400"}),
+    )  # fmt: skip
+    page = html(client.get("/users/alice"))
+    assert "alice</a> was timed out for 1 day" in page[page.index("Timeouts and bans") :]
