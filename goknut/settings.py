@@ -160,6 +160,10 @@ INGEST_FLUSH_MS = env_int("INGEST_FLUSH_MS", 100, minimum=1)
 # (re)connect, e.g. https://recent-messages.robotty.de/api/v2; unset: no backfill.
 INGEST_BACKFILL_URL = env_http_url("INGEST_BACKFILL_URL")
 
+# Pages: a message a moderator deleted stays readable (marked deleted) unless
+# this is false, which hides its text everywhere (pages, search, live events).
+SHOW_DELETED_TEXT = env_bool("SHOW_DELETED_TEXT", True)
+
 # Live updates.
 ENABLE_SSE = env_bool("ENABLE_SSE", True)
 SSE_MAX_CONNECTIONS = env_int("SSE_MAX_CONNECTIONS", 10000, minimum=1)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.db.models.fields.json import KT
 from django_eventstream.utils import make_id, parse_last_event_id, sse_encode_event
@@ -182,6 +183,8 @@ def message_payload(row: tuple) -> dict[str, Any]:
         payload["notice"] = notice or ""
     if deleted_at is not None:
         payload["deleted_at"] = iso(deleted_at)
+        if not settings.SHOW_DELETED_TEXT:
+            payload["text"] = ""
     colors = name_colors(color) if isinstance(color, str) else None
     if colors is not None:
         payload["name_colors"] = colors  # (light theme, dark theme), readable on each

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -120,6 +121,8 @@ def fetch_rows(qs, data: dict, limit: int, *, before=None, after=None, newest_fi
     """`limit` rows of qs beyond the cursor, in id order; text goes through the
     index walk of search.newest_matches (see its docstring for the query plan)."""
     if data["q"]:
+        if not settings.SHOW_DELETED_TEXT:  # hidden text must not be found either
+            qs = qs.filter(deleted_at__isnull=True)
         id_range = None
         if data["since"] or data["until"]:
             id_range = ActivityBucket.objects.id_range(data["since"], data["until"])

@@ -13,6 +13,7 @@ from functools import lru_cache
 from urllib.parse import quote
 
 from django import template
+from django.conf import settings
 from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -144,11 +145,13 @@ def message_row(message) -> SafeString:
     channel_href = _esc(channel_url(message.channel.name))
     highlighted = getattr(message, "highlighted", None)
     text = highlighted if isinstance(highlighted, SafeString) else _esc(message.text)
+    deleted = message.deleted_at is not None
+    if deleted and not settings.SHOW_DELETED_TEXT:
+        text = ""
     action = message.is_action
     classes = (
         "msg" + (" msg-action" if action else "") + (" msg-notice" if kind == USERNOTICE else "")
     )
-    deleted = message.deleted_at is not None
     body = ""
     if kind == USERNOTICE:
         body = f'<span class="msg-system">{_esc(message.system_text)}</span>'

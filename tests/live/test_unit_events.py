@@ -360,3 +360,11 @@ def test_it_gives_equal_streams_one_topic_and_different_ones_their_own():
 )
 def test_it_wants_only_the_messages_its_filters_match(spec, channel, user, wanted):
     assert spec.wants(channel, user) is wanted
+
+
+def test_it_leaves_out_the_text_of_a_deleted_message_when_deleted_text_is_hidden(settings):
+    deleted = row("regrettable", deleted_at=datetime(2024, 5, 6, 7, 9, tzinfo=UTC))
+    assert events.message_payload(deleted)["text"] == "regrettable"
+    settings.SHOW_DELETED_TEXT = False
+    assert events.message_payload(deleted)["text"] == ""
+    assert events.message_payload(row("still here"))["text"] == "still here"

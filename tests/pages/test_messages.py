@@ -196,3 +196,17 @@ def test_it_filters_by_kind_and_stops_following_the_stream(client, store):
     moderation = html(client.get("/messages?kind=moderation"))
     assert "was timed out for 1 minute" in moderation and "plain chat" not in moderation
     assert client.get("/messages?kind=everything").status_code == 400
+
+
+def test_it_marks_deleted_messages_and_can_hide_their_text(client, store, settings):
+    from messages_app.models import Kind
+
+    store(chat(text="regrettable words", twitch_id="gone-1"))
+    store(chat(text="", kind=Kind.CLEARMSG, tags={"target-msg-id": "gone-1"}))
+    shown = html(client.get("/messages"))
+    assert "msg-deleted" in shown and "deleted by a moderator" in shown
+    assert "regrettable words" in shown  # readable by default, marked deleted
+    settings.SHOW_DELETED_TEXT = False
+    hidden = html(client.get("/messages"))
+    assert "deleted by a moderator" in hidden and "regrettable words" not in hidden
+    assert row_ids(client.get("/search?q=regrettable")) == []  # not found either

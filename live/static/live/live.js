@@ -269,6 +269,9 @@
       var row = rows[i];
       if (row.getAttribute("data-twitch-id") !== twitchId || row.classList.contains("msg-deleted")) continue;
       row.classList.add("msg-deleted");
+      var list = row.parentNode;
+      var text = row.querySelector(".msg-text");
+      if (text && list && list.hasAttribute("data-hide-deleted-text")) text.textContent = "";
       row.insertAdjacentHTML("beforeend", deletedNote(iso));
     }
   }
