@@ -64,13 +64,7 @@ async def live_app(scope: dict[str, Any], receive, send) -> None:
         return
     relay = Relay.get()
     if relay.connections >= settings.SSE_MAX_CONNECTIONS:
-        metrics.REJECTED.labels("503").inc()
-        await _json(
-            send,
-            503,
-            {"error": "too many live connections, retry later"},
-            [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
-        )
+        await _unavailable(send, "too many live connections, retry later")
         return
     # Counted before the first await, so a burst of connects cannot overshoot.
     relay.connections += 1
@@ -236,14 +230,13 @@ def _client(scope: dict[str, Any]) -> str:
     return f"{client[0]}:{client[1]}"
 
 
-async def _unavailable(send) -> None:
+async def _unavailable(
+    send, error: str = "the archive's database is unavailable, retry later"
+) -> None:
+    """503 with Retry-After: live.js reconnects later or polls meanwhile."""
     metrics.REJECTED.labels("503").inc()
-    await _json(
-        send,
-        503,
-        {"error": "the archive's database is unavailable, retry later"},
-        [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
-    )
+    retry_after = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
+    await _json(send, 503, {"error": error}, retry_after)
 
 
 async def _json(send, status: int, body: dict, extra_headers=None) -> None:

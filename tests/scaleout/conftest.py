@@ -46,6 +46,11 @@ def redis_url(layer_prefix) -> str:
 
 def replay(db_url: str, redis_url: str, lines: list[str]) -> str:
     """Run `manage.py ingest --replay -` as its own process: the real writer."""
+    return replay_process(db_url, redis_url, lines).stdout
+
+
+def replay_process(db_url: str, redis_url: str, lines: list[str]) -> subprocess.CompletedProcess:
+    """replay(), with the whole finished process (its stderr too)."""
     result = subprocess.run(
         [sys.executable, "manage.py", "ingest", "--replay", "-"],
         input="\n".join(lines) + "\n",
@@ -57,7 +62,7 @@ def replay(db_url: str, redis_url: str, lines: list[str]) -> str:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return result
 
 
 def free_port() -> int:

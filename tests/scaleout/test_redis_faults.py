@@ -6,15 +6,13 @@ daphne processes, `manage.py ingest --replay` as the writer."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 import redis
 
 from tests.ingest.twitch_server import wait_until
-from tests.live.conftest import ROOT
+from tests.scaleout.conftest import replay_process
 from tests.scaleout.test_two_web_processes import chat_lines, ids_after, message_ids
 
 pytestmark = pytest.mark.redis
@@ -29,21 +27,6 @@ def subscribers(url: str) -> int:
         return dict(client.pubsub_numsub(channel)).get(channel.encode(), 0)
     finally:
         client.close()
-
-
-def ingest_replay(db_url: str, redis_url: str, lines: list[str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "ingest", "--replay", "-"],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url},
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def problems(log: str) -> list[str]:
@@ -61,7 +44,7 @@ def test_it_keeps_one_subscription_and_logs_nothing_through_30_idle_seconds(
     time.sleep(30)  # nothing published: the list-based layer timed out here
 
     assert subscribers(redis_url) == 1
-    ingest_replay(db_url, redis_url, chat_lines(50, "after the quiet"))
+    replay_process(db_url, redis_url, chat_lines(50, "after the quiet"))
     assert message_ids(client, 50) == ids_after(start)
     log = web.log()
     assert problems(log) == []
@@ -75,12 +58,12 @@ def test_it_rides_out_a_redis_restart_with_one_warning_and_nothing_stored_twice(
     client = sse(web.url + "/live?view=messages")
     start = client.next().cursor
     wait_until(lambda: subscribers(private_redis.url) == 1, "the relay's subscription")
-    ingest_replay(db_url, private_redis.url, chat_lines(50, "before"))
+    replay_process(db_url, private_redis.url, chat_lines(50, "before"))
     got = message_ids(client, 50)
 
     private_redis.stop()
     started = time.monotonic()
-    during = ingest_replay(db_url, private_redis.url, chat_lines(50, "during"))
+    during = replay_process(db_url, private_redis.url, chat_lines(50, "during"))
     # Announcing is fire-and-forget: the batch was neither retried nor held up.
     assert "stored 50 messages, 0 duplicates" in during.stdout
     assert time.monotonic() - started < 20
@@ -91,7 +74,7 @@ def test_it_rides_out_a_redis_restart_with_one_warning_and_nothing_stored_twice(
     private_redis.start()
     wait_until(lambda: subscribers(private_redis.url) == 1, "subscribed again", 20)
     wait_until(lambda: "Redis is back" in web.log(), "the relay noticing the return", 15)
-    ingest_replay(db_url, private_redis.url, chat_lines(50, "after"))
+    replay_process(db_url, private_redis.url, chat_lines(50, "after"))
     got += message_ids(client, 50)
 
     assert got == ids_after(start)
@@ -110,17 +93,17 @@ def test_it_leaves_no_subscriber_behind_when_a_web_process_is_killed(
     client = sse(doomed.url + "/live?view=messages")
     start = max(watcher.next().cursor, client.next().cursor)
     wait_until(lambda: subscribers(redis_url) == 2, "both relays subscribed")
-    ingest_replay(db_url, redis_url, chat_lines(60, "before"))
+    replay_process(db_url, redis_url, chat_lines(60, "before"))
     before = client.messages(60, timeout=30)
 
     doomed.process.kill()  # SIGKILL: no clean-up of any kind
     doomed.process.wait(10)
     wait_until(lambda: subscribers(redis_url) == 1, "the dead process's subscription gone", 10)
-    ingest_replay(db_url, redis_url, chat_lines(60, "while it is gone"))
+    replay_process(db_url, redis_url, chat_lines(60, "while it is gone"))
 
     # Its browser reconnects to the other web process and resumes by cursor.
     resumed = sse(steady.url + "/live?view=messages", headers={"Last-Event-ID": before[-1].id})
-    ingest_replay(db_url, redis_url, chat_lines(60, "after"))
+    replay_process(db_url, redis_url, chat_lines(60, "after"))
     expected = ids_after(start)
     assert len(expected) == 180
     assert [e.data["id"] for e in before] + message_ids(resumed, 120) == expected
