@@ -29,6 +29,8 @@ class ChannelQuerySet(models.QuerySet):
 
 class Channel(models.Model):
     name = models.CharField(max_length=25, unique=True, validators=[validate_twitch_login])
+    # Twitch's `room-id`, filled from the first line that carries it.
+    twitch_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 (unique when set)
     display_name = models.CharField(max_length=64, blank=True)
     enabled = models.BooleanField(default=True, help_text="Ingest joins enabled channels.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -43,6 +45,13 @@ class Channel(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["twitch_id"],
+                condition=models.Q(twitch_id__isnull=False),
+                name="channel_twitch_id_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -105,7 +114,10 @@ class ChatUserQuerySet(models.QuerySet):
 
 
 class ChatUser(models.Model):
+    # The current login: a name that can change. The Twitch `user-id` is the
+    # identity when lines carry it; lines without one fall back to the login.
     username = models.CharField(max_length=64, unique=True)
+    twitch_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 (unique when set)
     display_name = models.CharField(max_length=64, blank=True)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
@@ -119,6 +131,14 @@ class ChatUser(models.Model):
             # /users: most active first, paged by (total_messages, id).
             models.Index(fields=["-total_messages", "id"], name="chatuser_activity_idx"),
         ]
+        constraints = [
+            # Partial, so SQLite adds it as an index instead of rebuilding the table.
+            models.UniqueConstraint(
+                fields=["twitch_id"],
+                condition=models.Q(twitch_id__isnull=False),
+                name="chatuser_twitch_id_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.username
@@ -126,6 +146,28 @@ class ChatUser(models.Model):
     @property
     def label(self) -> str:
         return self.display_name or self.username
+
+
+class ChatUserName(models.Model):
+    """A login a user had, with the first and last time a line was sent under
+    it: the name history (old profile URLs redirect through it)."""
+
+    user = models.ForeignKey(ChatUser, on_delete=models.CASCADE, related_name="names")
+    login = models.CharField(max_length=64)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "login"], name="chatusername_user_login"),
+        ]
+        indexes = [
+            # /users/<old login>: redirect to the current one.
+            models.Index(fields=["login"], name="chatusername_login_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.login} ({self.user_id})"
 
 
 class MessageQuerySet(models.QuerySet):

@@ -25,6 +25,7 @@ from messages_app.models import (
     ActivityBucket,
     Channel,
     ChatUser,
+    ChatUserName,
     Kind,
     Message,
     MessageQuerySet,
@@ -70,6 +71,21 @@ KIND_FILTERS = {
     "moderation": [Kind.CLEARCHAT, Kind.CLEARMSG],
 }
 MODERATION_LIST_SIZE = 20
+
+
+def current_login(name: str) -> str | None:
+    """The login a user has now, when `name` is only one they had (None when
+    `name` is current, or unknown)."""
+    login = name.lower()
+    if ChatUser.objects.filter(username=login).exists():
+        return None
+    old = (
+        ChatUserName.objects.filter(login=login)
+        .order_by("-last_seen_at")
+        .values_list("user__username", flat=True)
+        .first()
+    )
+    return old if old and old != login else None
 
 
 def timeouts_and_bans(*, channel: Channel | None = None, user: ChatUser | None = None) -> list:

@@ -391,6 +391,11 @@ def user_rows(request: HttpRequest) -> HttpResponse:
 @require_GET
 @friendly_errors
 def user_detail(request: HttpRequest, name: str) -> HttpResponse:
+    renamed = pages.current_login(name)
+    if renamed is not None:  # an old login: the profile lives under the current one
+        url = reverse("messages_app:user", args=[renamed])
+        query = request.GET.urlencode()
+        return redirect(f"{url}?{query}" if query else url, permanent=True)
     user = get_user_or_404(name)
     form = message_filters(request)
     form.cleaned_data["user"] = user  # the profile's user, whatever ?user= says

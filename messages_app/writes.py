@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from messages_app import batch_sql as sql
@@ -34,6 +34,7 @@ from messages_app.models import (
     ActivityBucket,
     Channel,
     ChatUser,
+    ChatUserName,
     Kind,
     Message,
     PendingDeletion,
@@ -102,6 +103,12 @@ def store_batch(records: Iterable[ChatRecord]) -> BatchResult:
             result = _store_clean(clean)
         except _LostRace:
             continue
+        except IntegrityError:
+            # A Twitch id the identity cache took for settled was moved by
+            # another writer (or the archive was reset): check every id again.
+            _KNOWN_USERS.clear()
+            _KNOWN_CHANNELS.clear()
+            continue
         result.invalid = invalid
         return result
     raise RuntimeError("store_batch kept losing races on Twitch message ids")
@@ -148,13 +155,14 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
         # over these values (SQLite's ISO strings sort like the times they name).
         to_db = sql.datetime_adapter()
         stamped = [(r, to_db(r.sent_at)) for r in fresh]
-        channel_ids = _upsert_channels(cursor, stamped)
-        user_ids = _upsert_users(cursor, stamped)
+        channel_ids = _upsert_channels(cursor, stamped, _channel_twitch_ids(cursor, stamped))
+        user_ids = _upsert_users(cursor, stamped, _user_twitch_ids(cursor, stamped))
         ids = _insert_messages(cursor, stamped, channel_ids, user_ids)
         counted = [(r, at, id_) for (r, at), id_ in zip(stamped, ids, strict=True)
                    if r.kind in COUNTED_KINDS]  # fmt: skip
         if counted:
             _upsert_user_channel_stats(cursor, counted, channel_ids, user_ids)
+            _upsert_names(cursor, counted, user_ids)
             _upsert_buckets(cursor, counted)
         _mark_deleted(cursor, stamped, ids[0])
         result.stored = len(ids)
@@ -218,9 +226,10 @@ def _drop_duplicates(cursor, records: list[ChatRecord]) -> list[ChatRecord]:
 Stamped = list[tuple[ChatRecord, object]]  # records with sent_at as a query parameter
 
 
-def _upsert_channels(cursor, stamped: Stamped) -> dict[str, int]:
+def _upsert_channels(cursor, stamped: Stamped, room_ids: dict[str, str]) -> dict[str, int]:
     """Create unknown channels (disabled: a replayed log must not make ingest join
-    them) and advance the counters of known ones. Returns name -> id."""
+    them) and advance the counters of known ones; a channel's first room-id is
+    kept. Returns name -> id."""
     counts: dict[str, list] = {}
     for r, at in stamped:
         entry = counts.setdefault(r.channel, [0, None])
@@ -228,21 +237,26 @@ def _upsert_channels(cursor, stamped: Stamped) -> dict[str, int]:
             entry[0] += 1
             entry[1] = at if entry[1] is None else max(entry[1], at)
     now = sql.datetime_adapter()(timezone.now())
-    rows = [(name, "", False, now, now, n, last) for name, (n, last) in counts.items()]
+    rows = [
+        (name, "", False, now, now, n, last, room_ids.get(name))
+        for name, (n, last) in counts.items()
+    ]
     table = sql.table(Channel)
     statement = f"""
         INSERT INTO {table} (name, display_name, enabled, created_at, updated_at,
-                             total_messages, last_message_at)
+                             total_messages, last_message_at, twitch_id)
         {{rows}}
         ON CONFLICT (name) DO UPDATE SET
             total_messages = {table}.total_messages + excluded.total_messages,
-            last_message_at = {sql.later(table, "last_message_at")}
+            last_message_at = {sql.later(table, "last_message_at")},
+            twitch_id = COALESCE({table}.twitch_id, excluded.twitch_id)
         RETURNING id, name"""
     return dict((name, id_) for id_, name in sql.upsert(cursor, statement, rows, CHANNEL_TYPES))
 
 
-def _upsert_users(cursor, stamped: Stamped) -> dict[str, int]:
-    """Create or update chat users with their counters. Returns username -> id."""
+def _upsert_users(cursor, stamped: Stamped, twitch_ids: dict[str, str]) -> dict[str, int]:
+    """Create or update chat users with their counters (and their Twitch id,
+    once _user_twitch_ids has made the rows agree). Returns username -> id."""
     users: dict[str, list] = {}
     for r, at in stamped:
         if not r.username:
@@ -262,11 +276,11 @@ def _upsert_users(cursor, stamped: Stamped) -> dict[str, int]:
             entry[4] = True
     if not users:
         return {}
-    rows = [(name, *entry[:4]) for name, entry in users.items()]
+    rows = [(name, *entry[:4], twitch_ids.get(name)) for name, entry in users.items()]
     table = sql.table(ChatUser)
     statement = f"""
         INSERT INTO {table} (username, display_name, first_seen_at, last_seen_at,
-                             total_messages)
+                             total_messages, twitch_id)
         {{rows}}
         ON CONFLICT (username) DO UPDATE SET
             display_name = CASE WHEN excluded.display_name <> ''
@@ -275,9 +289,139 @@ def _upsert_users(cursor, stamped: Stamped) -> dict[str, int]:
                 ELSE {sql.earlier(table, "first_seen_at")} END,
             last_seen_at = CASE WHEN excluded.total_messages = 0 THEN {table}.last_seen_at
                 ELSE {sql.later(table, "last_seen_at")} END,
-            total_messages = {table}.total_messages + excluded.total_messages
+            total_messages = {table}.total_messages + excluded.total_messages,
+            twitch_id = COALESCE({table}.twitch_id, excluded.twitch_id)
         RETURNING id, username"""
     return dict((name, id_) for id_, name in sql.upsert(cursor, statement, rows, USER_TYPES))
+
+
+# -- identity by Twitch ids ---------------------------------------------------
+# A user is their Twitch `user-id`, a channel its `room-id`; logins are names
+# that can change. Lines without ids (old logs, JSON replays) fall back to the
+# login. These caches hold the id -> login pairs this process has settled, so
+# a batch of known chatters costs no query; store_batch empties them when the
+# database disagrees.
+_KNOWN_USERS: dict[str, str] = {}
+_KNOWN_CHANNELS: dict[str, str] = {}
+_CACHE_LIMIT = 200_000
+
+
+def _twitch_user_id(record: ChatRecord) -> str | None:
+    tags = record.tags
+    if record.kind == Kind.CLEARCHAT:
+        value = tags.get("target-user-id")
+    elif record.kind == Kind.CLEARMSG:
+        return None  # the line names the author by login only
+    else:
+        value = tags.get("user-id")
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 32:
+        return value
+    return None
+
+
+def _user_twitch_ids(cursor, stamped: Stamped) -> dict[str, str]:
+    """login -> Twitch user id for this batch, after making the user rows agree
+    with the ids: a login a known id now uses renames that user's row (one user,
+    one history); a row of the same login stored from lines without ids is
+    taken to be this account and gets the id; a row holding the login for
+    another id (the name was freed and taken) is moved aside as
+    `<login>~<row id>`."""
+    pairs: dict[str, str] = {}
+    for r, _at in stamped:
+        twitch_id = _twitch_user_id(r)
+        if twitch_id and r.username:
+            pairs[r.username] = twitch_id
+    todo = {login: tid for login, tid in pairs.items() if _KNOWN_USERS.get(tid) != login}
+    if todo:
+        _reconcile_users(cursor, todo)
+        if len(_KNOWN_USERS) > _CACHE_LIMIT:
+            _KNOWN_USERS.clear()
+        _KNOWN_USERS.update((tid, login) for login, tid in todo.items())
+    return pairs
+
+
+def _reconcile_users(cursor, todo: dict[str, str]) -> None:
+    table = sql.table(ChatUser)
+    mark = "?" if connection.vendor == "sqlite" else "%s"
+    logins, ids = list(todo), list(todo.values())
+    by_id: dict[str, tuple[int, str]] = {}
+    by_name: dict[str, tuple[int, str | None]] = {}
+    for chunk_logins, chunk_ids in zip(sql.chunks(logins, 400), sql.chunks(ids, 400), strict=True):
+        names = ", ".join([mark] * len(chunk_logins))
+        cursor.execute(
+            f"SELECT id, username, twitch_id FROM {table} "
+            f"WHERE twitch_id IN ({names}) OR username IN ({names})",
+            [*chunk_ids, *chunk_logins],
+        )
+        for pk, username, twitch_id in cursor.fetchall():
+            if twitch_id:
+                by_id[twitch_id] = (pk, username)
+            by_name[username] = (pk, twitch_id)
+    for login, twitch_id in todo.items():
+        owner = by_id.get(twitch_id)
+        holder = by_name.get(login)
+        if owner is not None and owner[1] == login:
+            continue
+        if holder is not None and (owner is None or holder[0] != owner[0]):
+            if owner is None and holder[1] is None:  # stored from lines without ids
+                cursor.execute(f"UPDATE {table} SET twitch_id = {mark} WHERE id = {mark}",
+                               [twitch_id, holder[0]])  # fmt: skip
+                continue
+            cursor.execute(f"UPDATE {table} SET username = {mark} WHERE id = {mark}",
+                           [f"{login}~{holder[0]}", holder[0]])  # fmt: skip
+        if owner is not None:  # a rename: the history keeps the old login
+            cursor.execute(f"UPDATE {table} SET username = {mark} WHERE id = {mark}",
+                           [login, owner[0]])  # fmt: skip
+            log.info("user %s is now %s", owner[1], login)
+
+
+def _channel_twitch_ids(cursor, stamped: Stamped) -> dict[str, str]:
+    """channel -> room id, for the channels whose room id no other channel row
+    holds (a renamed channel keeps its old row, id included, for now)."""
+    rooms: dict[str, str] = {}
+    for r, _at in stamped:
+        room = r.tags.get("room-id")
+        if isinstance(room, str) and room.isascii() and room.isdigit() and len(room) <= 32:
+            rooms[r.channel] = room
+    todo = {name: room for name, room in rooms.items() if _KNOWN_CHANNELS.get(room) != name}
+    if todo:
+        table = sql.table(Channel)
+        mark = "?" if connection.vendor == "sqlite" else "%s"
+        marks = ", ".join([mark] * len(todo))
+        cursor.execute(
+            f"SELECT twitch_id, name FROM {table} WHERE twitch_id IN ({marks})",
+            list(todo.values()),
+        )
+        held = dict(cursor.fetchall())
+        for name, room in list(todo.items()):
+            if held.get(room, name) != name:
+                del rooms[name]  # another row has it: leave this one without
+                del todo[name]
+        if len(_KNOWN_CHANNELS) > _CACHE_LIMIT:
+            _KNOWN_CHANNELS.clear()
+        _KNOWN_CHANNELS.update((room, name) for name, room in todo.items())
+    return rooms
+
+
+def _upsert_names(cursor, counted: Counted, user_ids: dict[str, int]) -> None:
+    """The name history: each login's first and last line, per user."""
+    names: dict[tuple[int, str], list] = {}
+    for r, at, _id in counted:
+        key = (user_ids[r.username], r.username)
+        entry = names.get(key)
+        if entry is None:
+            names[key] = [at, at]
+        else:
+            entry[0], entry[1] = min(entry[0], at), max(entry[1], at)
+    table = sql.table(ChatUserName)
+    statement = f"""
+        INSERT INTO {table} (user_id, login, first_seen_at, last_seen_at)
+        {{rows}}
+        ON CONFLICT (user_id, login) DO UPDATE SET
+            first_seen_at = {sql.earlier(table, "first_seen_at")},
+            last_seen_at = {sql.later(table, "last_seen_at")}"""
+    sql.execute_rows(cursor, statement, [(*key, *entry) for key, entry in names.items()],
+                     NAME_TYPES)  # fmt: skip
 
 
 def _insert_messages(
@@ -435,8 +579,11 @@ def _update_deleted(cursor, table: str, deletions: list[tuple[str, object]]) -> 
 
 
 # Column types of each statement's rows, in order, for PostgreSQL's arrays.
-CHANNEL_TYPES = ("text", "text", "boolean", "timestamptz", "timestamptz", "bigint", "timestamptz")
-USER_TYPES = ("text", "text", "timestamptz", "timestamptz", "bigint")
+CHANNEL_TYPES = (
+    "text", "text", "boolean", "timestamptz", "timestamptz", "bigint", "timestamptz", "text",
+)  # fmt: skip
+USER_TYPES = ("text", "text", "timestamptz", "timestamptz", "bigint", "text")
+NAME_TYPES = ("bigint", "text", "timestamptz", "timestamptz")
 MESSAGE_TYPES = (
     "bigint", "bigint", "text", "timestamptz", "text", "jsonb", "boolean", "smallint", "text",
 )  # fmt: skip
