@@ -156,13 +156,14 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
         to_db = sql.datetime_adapter()
         stamped = [(r, to_db(r.sent_at)) for r in fresh]
         channel_ids = _upsert_channels(cursor, stamped, _channel_twitch_ids(cursor, stamped))
-        user_ids = _upsert_users(cursor, stamped, _user_twitch_ids(cursor, stamped))
+        twitch_ids, unsettled = _user_twitch_ids(cursor, stamped)
+        user_ids = _upsert_users(cursor, stamped, twitch_ids)
         ids = _insert_messages(cursor, stamped, channel_ids, user_ids)
         counted = [(r, at, id_) for (r, at), id_ in zip(stamped, ids, strict=True)
                    if r.kind in COUNTED_KINDS]  # fmt: skip
         if counted:
             _upsert_user_channel_stats(cursor, counted, channel_ids, user_ids)
-            _upsert_names(cursor, counted, user_ids)
+            _upsert_names(cursor, counted, user_ids, unsettled)
             _upsert_buckets(cursor, counted)
         _mark_deleted(cursor, stamped, ids[0])
         result.stored = len(ids)
@@ -319,8 +320,9 @@ def _twitch_user_id(record: ChatRecord) -> str | None:
     return None
 
 
-def _user_twitch_ids(cursor, stamped: Stamped) -> dict[str, str]:
-    """login -> Twitch user id for this batch, after making the user rows agree
+def _user_twitch_ids(cursor, stamped: Stamped) -> tuple[dict[str, str], set[str]]:
+    """login -> Twitch user id for this batch, and the logins whose pair was not
+    settled before it (their name history is written), after making the user rows agree
     with the ids: a login a known id now uses renames that user's row (one user,
     one history); a row of the same login stored from lines without ids is
     taken to be this account and gets the id; a row holding the login for
@@ -337,25 +339,25 @@ def _user_twitch_ids(cursor, stamped: Stamped) -> dict[str, str]:
         if len(_KNOWN_USERS) > _CACHE_LIMIT:
             _KNOWN_USERS.clear()
         _KNOWN_USERS.update((tid, login) for login, tid in todo.items())
-    return pairs
+    return pairs, set(todo)
 
 
 def _reconcile_users(cursor, todo: dict[str, str]) -> None:
     table = sql.table(ChatUser)
     mark = "?" if connection.vendor == "sqlite" else "%s"
     logins, ids = list(todo), list(todo.values())
-    by_id: dict[str, tuple[int, str]] = {}
+    by_id: dict[str, tuple] = {}  # twitch id -> (pk, login, first seen, last seen)
     by_name: dict[str, tuple[int, str | None]] = {}
     for chunk_logins, chunk_ids in zip(sql.chunks(logins, 400), sql.chunks(ids, 400), strict=True):
         names = ", ".join([mark] * len(chunk_logins))
         cursor.execute(
-            f"SELECT id, username, twitch_id FROM {table} "
+            f"SELECT id, username, twitch_id, first_seen_at, last_seen_at FROM {table} "
             f"WHERE twitch_id IN ({names}) OR username IN ({names})",
             [*chunk_ids, *chunk_logins],
         )
-        for pk, username, twitch_id in cursor.fetchall():
+        for pk, username, twitch_id, first, last in cursor.fetchall():
             if twitch_id:
-                by_id[twitch_id] = (pk, username)
+                by_id[twitch_id] = (pk, username, first, last)
             by_name[username] = (pk, twitch_id)
     for login, twitch_id in todo.items():
         owner = by_id.get(twitch_id)
@@ -372,7 +374,17 @@ def _reconcile_users(cursor, todo: dict[str, str]) -> None:
         if owner is not None:  # a rename: the history keeps the old login
             cursor.execute(f"UPDATE {table} SET username = {mark} WHERE id = {mark}",
                            [login, owner[0]])  # fmt: skip
+            _close_name(cursor, *owner)
             log.info("user %s is now %s", owner[1], login)
+
+
+def _close_name(cursor, user_id: int, login: str, first, last) -> None:
+    """A login given up: its history row ends at the user's last line so far."""
+    table = sql.table(ChatUserName)
+    statement = f"""
+        INSERT INTO {table} (user_id, login, first_seen_at, last_seen_at) {{rows}}
+        ON CONFLICT (user_id, login) DO UPDATE SET last_seen_at = excluded.last_seen_at"""
+    sql.execute_rows(cursor, statement, [(user_id, login, first, last)], NAME_TYPES)
 
 
 def _channel_twitch_ids(cursor, stamped: Stamped) -> dict[str, str]:
@@ -403,16 +415,23 @@ def _channel_twitch_ids(cursor, stamped: Stamped) -> dict[str, str]:
     return rooms
 
 
-def _upsert_names(cursor, counted: Counted, user_ids: dict[str, int]) -> None:
-    """The name history: each login's first and last line, per user."""
+def _upsert_names(cursor, counted: Counted, user_ids: dict[str, int], unsettled: set[str]) -> None:
+    """The name history, written when a user's login is first met (in this
+    process) and when it changes (_close_name), not on every line: the current
+    login's last line is the user's last_seen_at. Lines without ids keep no
+    history (their login is the only name they can have)."""
     names: dict[tuple[int, str], list] = {}
     for r, at, _id in counted:
+        if r.username not in unsettled:
+            continue
         key = (user_ids[r.username], r.username)
         entry = names.get(key)
         if entry is None:
             names[key] = [at, at]
         else:
             entry[0], entry[1] = min(entry[0], at), max(entry[1], at)
+    if not names:
+        return
     table = sql.table(ChatUserName)
     statement = f"""
         INSERT INTO {table} (user_id, login, first_seen_at, last_seen_at)

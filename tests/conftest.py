@@ -72,3 +72,13 @@ def store():
         return store_batch(list(records))
 
     return _store
+
+
+@pytest.fixture(autouse=True)
+def _forget_settled_identities():
+    """The write path remembers which Twitch ids it settled in this process;
+    every test starts from an empty database, so from an empty memory too."""
+    from messages_app import writes
+
+    writes._KNOWN_USERS.clear()
+    writes._KNOWN_CHANNELS.clear()

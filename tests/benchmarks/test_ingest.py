@@ -110,7 +110,10 @@ class Sampler(threading.Thread):
 def empty_archive() -> None:
     """A fresh archive for every run (the test database, through Django)."""
     with connection.cursor() as cursor:
-        for table in ("message", "userchannelstats", "chatuser", "activitybucket", "channel"):
+        for table in (
+            "message", "pendingdeletion", "userchannelstats", "chatusername", "chatuser",
+            "activitybucket", "channel",
+        ):  # fmt: skip
             cursor.execute(f"DELETE FROM messages_app_{table}")
 
 
