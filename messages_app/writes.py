@@ -1,7 +1,8 @@
 """The write path: every chat message is stored through `store_batch`, and
 every channel change goes through the channel actions at the end. It is the
-one module that writes what pages and streams show, hence its length; the SQL
-helpers live in batch_sql.py.
+one module that writes what pages and streams show, hence its length. Its
+helpers: batch_sql.py (the SQL of both databases), identity.py (Twitch ids,
+renames, the name history), deletions.py (CLEARMSG).
 
 One batch is one transaction: upsert channels and users, insert messages (a
 Twitch message id seen before is skipped), advance every counter by the batch,
@@ -29,15 +30,14 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from messages_app import batch_sql as sql
+from messages_app import deletions, identity
 from messages_app.models import (
     COUNTED_KINDS,
     ActivityBucket,
     Channel,
     ChatUser,
-    ChatUserName,
     Kind,
     Message,
-    PendingDeletion,
     UserChannelStats,
 )
 from messages_app.signals import channel_changed, messages_stored
@@ -106,8 +106,8 @@ def store_batch(records: Iterable[ChatRecord]) -> BatchResult:
         except IntegrityError:
             # A Twitch id the identity cache took for settled was moved by
             # another writer (or the archive was reset): check every id again.
-            _KNOWN_USERS.clear()
-            _KNOWN_CHANNELS.clear()
+            identity.KNOWN_USERS.clear()
+            identity.KNOWN_CHANNELS.clear()
             continue
         result.invalid = invalid
         return result
@@ -155,17 +155,19 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
         # over these values (SQLite's ISO strings sort like the times they name).
         to_db = sql.datetime_adapter()
         stamped = [(r, to_db(r.sent_at)) for r in fresh]
-        channel_ids = _upsert_channels(cursor, stamped, _channel_twitch_ids(cursor, stamped))
-        twitch_ids, unsettled = _user_twitch_ids(cursor, stamped)
+        channel_ids = _upsert_channels(
+            cursor, stamped, identity.channel_twitch_ids(cursor, stamped)
+        )
+        twitch_ids, unsettled = identity.user_twitch_ids(cursor, stamped)
         user_ids = _upsert_users(cursor, stamped, twitch_ids)
         ids = _insert_messages(cursor, stamped, channel_ids, user_ids)
         counted = [(r, at, id_) for (r, at), id_ in zip(stamped, ids, strict=True)
                    if r.kind in COUNTED_KINDS]  # fmt: skip
         if counted:
             _upsert_user_channel_stats(cursor, counted, channel_ids, user_ids)
-            _upsert_names(cursor, counted, user_ids, unsettled)
+            identity.upsert_names(cursor, counted, user_ids, unsettled)
             _upsert_buckets(cursor, counted)
-        _mark_deleted(cursor, stamped, ids[0])
+        deletions.mark_deleted(cursor, stamped, ids[0])
         result.stored = len(ids)
         result.first_id, result.last_id = ids[0], ids[-1]
         result.channel_ids = set(channel_ids.values())
@@ -296,153 +298,6 @@ def _upsert_users(cursor, stamped: Stamped, twitch_ids: dict[str, str]) -> dict[
     return dict((name, id_) for id_, name in sql.upsert(cursor, statement, rows, USER_TYPES))
 
 
-# -- identity by Twitch ids ---------------------------------------------------
-# A user is their Twitch `user-id`, a channel its `room-id`; logins are names
-# that can change. Lines without ids (old logs, JSON replays) fall back to the
-# login. These caches hold the id -> login pairs this process has settled, so
-# a batch of known chatters costs no query; store_batch empties them when the
-# database disagrees.
-_KNOWN_USERS: dict[str, str] = {}
-_KNOWN_CHANNELS: dict[str, str] = {}
-_CACHE_LIMIT = 200_000
-
-
-def _twitch_user_id(record: ChatRecord) -> str | None:
-    tags = record.tags
-    if record.kind == Kind.CLEARCHAT:
-        value = tags.get("target-user-id")
-    elif record.kind == Kind.CLEARMSG:
-        return None  # the line names the author by login only
-    else:
-        value = tags.get("user-id")
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 32:
-        return value
-    return None
-
-
-def _user_twitch_ids(cursor, stamped: Stamped) -> tuple[dict[str, str], set[str]]:
-    """login -> Twitch user id for this batch, and the logins whose pair was not
-    settled before it (their name history is written), after making the user rows agree
-    with the ids: a login a known id now uses renames that user's row (one user,
-    one history); a row of the same login stored from lines without ids is
-    taken to be this account and gets the id; a row holding the login for
-    another id (the name was freed and taken) is moved aside as
-    `<login>~<row id>`."""
-    pairs: dict[str, str] = {}
-    for r, _at in stamped:
-        twitch_id = _twitch_user_id(r)
-        if twitch_id and r.username:
-            pairs[r.username] = twitch_id
-    todo = {login: tid for login, tid in pairs.items() if _KNOWN_USERS.get(tid) != login}
-    if todo:
-        _reconcile_users(cursor, todo)
-        if len(_KNOWN_USERS) > _CACHE_LIMIT:
-            _KNOWN_USERS.clear()
-        _KNOWN_USERS.update((tid, login) for login, tid in todo.items())
-    return pairs, set(todo)
-
-
-def _reconcile_users(cursor, todo: dict[str, str]) -> None:
-    table = sql.table(ChatUser)
-    mark = "?" if connection.vendor == "sqlite" else "%s"
-    logins, ids = list(todo), list(todo.values())
-    by_id: dict[str, tuple] = {}  # twitch id -> (pk, login, first seen, last seen)
-    by_name: dict[str, tuple[int, str | None]] = {}
-    for chunk_logins, chunk_ids in zip(sql.chunks(logins, 400), sql.chunks(ids, 400), strict=True):
-        names = ", ".join([mark] * len(chunk_logins))
-        cursor.execute(
-            f"SELECT id, username, twitch_id, first_seen_at, last_seen_at FROM {table} "
-            f"WHERE twitch_id IN ({names}) OR username IN ({names})",
-            [*chunk_ids, *chunk_logins],
-        )
-        for pk, username, twitch_id, first, last in cursor.fetchall():
-            if twitch_id:
-                by_id[twitch_id] = (pk, username, first, last)
-            by_name[username] = (pk, twitch_id)
-    for login, twitch_id in todo.items():
-        owner = by_id.get(twitch_id)
-        holder = by_name.get(login)
-        if owner is not None and owner[1] == login:
-            continue
-        if holder is not None and (owner is None or holder[0] != owner[0]):
-            if owner is None and holder[1] is None:  # stored from lines without ids
-                cursor.execute(f"UPDATE {table} SET twitch_id = {mark} WHERE id = {mark}",
-                               [twitch_id, holder[0]])  # fmt: skip
-                continue
-            cursor.execute(f"UPDATE {table} SET username = {mark} WHERE id = {mark}",
-                           [f"{login}~{holder[0]}", holder[0]])  # fmt: skip
-        if owner is not None:  # a rename: the history keeps the old login
-            cursor.execute(f"UPDATE {table} SET username = {mark} WHERE id = {mark}",
-                           [login, owner[0]])  # fmt: skip
-            _close_name(cursor, *owner)
-            log.info("user %s is now %s", owner[1], login)
-
-
-def _close_name(cursor, user_id: int, login: str, first, last) -> None:
-    """A login given up: its history row ends at the user's last line so far."""
-    table = sql.table(ChatUserName)
-    statement = f"""
-        INSERT INTO {table} (user_id, login, first_seen_at, last_seen_at) {{rows}}
-        ON CONFLICT (user_id, login) DO UPDATE SET last_seen_at = excluded.last_seen_at"""
-    sql.execute_rows(cursor, statement, [(user_id, login, first, last)], NAME_TYPES)
-
-
-def _channel_twitch_ids(cursor, stamped: Stamped) -> dict[str, str]:
-    """channel -> room id, for the channels whose room id no other channel row
-    holds (a renamed channel keeps its old row, id included, for now)."""
-    rooms: dict[str, str] = {}
-    for r, _at in stamped:
-        room = r.tags.get("room-id")
-        if isinstance(room, str) and room.isascii() and room.isdigit() and len(room) <= 32:
-            rooms[r.channel] = room
-    todo = {name: room for name, room in rooms.items() if _KNOWN_CHANNELS.get(room) != name}
-    if todo:
-        table = sql.table(Channel)
-        mark = "?" if connection.vendor == "sqlite" else "%s"
-        marks = ", ".join([mark] * len(todo))
-        cursor.execute(
-            f"SELECT twitch_id, name FROM {table} WHERE twitch_id IN ({marks})",
-            list(todo.values()),
-        )
-        held = dict(cursor.fetchall())
-        for name, room in list(todo.items()):
-            if held.get(room, name) != name:
-                del rooms[name]  # another row has it: leave this one without
-                del todo[name]
-        if len(_KNOWN_CHANNELS) > _CACHE_LIMIT:
-            _KNOWN_CHANNELS.clear()
-        _KNOWN_CHANNELS.update((room, name) for name, room in todo.items())
-    return rooms
-
-
-def _upsert_names(cursor, counted: Counted, user_ids: dict[str, int], unsettled: set[str]) -> None:
-    """The name history, written when a user's login is first met (in this
-    process) and when it changes (_close_name), not on every line: the current
-    login's last line is the user's last_seen_at. Lines without ids keep no
-    history (their login is the only name they can have)."""
-    names: dict[tuple[int, str], list] = {}
-    for r, at, _id in counted:
-        if r.username not in unsettled:
-            continue
-        key = (user_ids[r.username], r.username)
-        entry = names.get(key)
-        if entry is None:
-            names[key] = [at, at]
-        else:
-            entry[0], entry[1] = min(entry[0], at), max(entry[1], at)
-    if not names:
-        return
-    table = sql.table(ChatUserName)
-    statement = f"""
-        INSERT INTO {table} (user_id, login, first_seen_at, last_seen_at)
-        {{rows}}
-        ON CONFLICT (user_id, login) DO UPDATE SET
-            first_seen_at = {sql.earlier(table, "first_seen_at")},
-            last_seen_at = {sql.later(table, "last_seen_at")}"""
-    sql.execute_rows(cursor, statement, [(*key, *entry) for key, entry in names.items()],
-                     NAME_TYPES)  # fmt: skip
-
-
 def _insert_messages(
     cursor, stamped: Stamped, channel_ids: dict[str, int], user_ids: dict[str, int]
 ) -> list[int]:
@@ -535,74 +390,11 @@ def _upsert_buckets(cursor, counted: Counted) -> None:
     sql.execute_rows(cursor, statement, rows, BUCKET_TYPES)
 
 
-def _mark_deleted(cursor, stamped: Stamped, first_id: int) -> None:
-    """CLEARMSG: mark the message it deleted, whichever of the two came first.
-
-    A CLEARMSG normally follows its target: the target is updated by its Twitch
-    id. One whose target is not stored (yet: a backfill or an import may bring
-    it later) is remembered in PendingDeletion, and a batch that stores new
-    messages while any deletion is pending marks them too. That table is almost
-    always empty, so the usual batch pays one cheap EXISTS.
-    """
-    table, pending = sql.table(Message), sql.table(PendingDeletion)
-    deletions = [
-        (r.tags.get("target-msg-id"), at)
-        for r, at in stamped
-        if r.kind == Kind.CLEARMSG and r.tags.get("target-msg-id")
-    ]
-    if deletions:
-        found = _update_deleted(cursor, table, deletions)
-        missing = [(target, at) for target, at in deletions if target not in found]
-        if missing:
-            statement = f"""INSERT INTO {pending} (target_twitch_id, deleted_at) {{rows}}
-                ON CONFLICT (target_twitch_id) DO NOTHING"""
-            sql.execute_rows(cursor, statement, missing, ("text", "timestamptz"))
-    cursor.execute(f"SELECT 1 FROM {pending} LIMIT 1")
-    if cursor.fetchone() is None:
-        return
-    id_param = "?" if connection.vendor == "sqlite" else "%s"
-    cursor.execute(
-        f"""UPDATE {table} SET deleted_at = (
-                SELECT p.deleted_at FROM {pending} p WHERE p.target_twitch_id = {table}.twitch_id)
-            WHERE id >= {id_param} AND twitch_id IN (SELECT target_twitch_id FROM {pending})""",
-        [first_id],
-    )
-    cursor.execute(
-        f"""DELETE FROM {pending} WHERE target_twitch_id IN (
-                SELECT twitch_id FROM {table} WHERE id >= {id_param} AND deleted_at IS NOT NULL)""",
-        [first_id],
-    )
-
-
-def _update_deleted(cursor, table: str, deletions: list[tuple[str, object]]) -> set[str]:
-    """Set deleted_at on the targets that are stored; returns their Twitch ids."""
-    if connection.vendor == "sqlite":
-        cursor.executemany(
-            f"UPDATE {table} SET deleted_at = ? WHERE twitch_id = ? AND deleted_at IS NULL",
-            [(at, target) for target, at in deletions],
-        )
-        marks = ", ".join(["?"] * len(deletions))
-        cursor.execute(
-            f"SELECT twitch_id FROM {table} WHERE twitch_id IN ({marks})",
-            [target for target, _at in deletions],
-        )
-        return {twitch_id for (twitch_id,) in cursor.fetchall()}
-    rows_sql, params = sql.unnest(deletions, ("text", "timestamptz"))
-    cursor.execute(
-        f"""UPDATE {table} SET deleted_at = COALESCE({table}.deleted_at, d.at)
-            FROM ({rows_sql}) AS d(target, at) WHERE {table}.twitch_id = d.target
-            RETURNING {table}.twitch_id""",
-        params,
-    )
-    return {twitch_id for (twitch_id,) in cursor.fetchall()}
-
-
 # Column types of each statement's rows, in order, for PostgreSQL's arrays.
 CHANNEL_TYPES = (
     "text", "text", "boolean", "timestamptz", "timestamptz", "bigint", "timestamptz", "text",
 )  # fmt: skip
 USER_TYPES = ("text", "text", "timestamptz", "timestamptz", "bigint", "text")
-NAME_TYPES = ("bigint", "text", "timestamptz", "timestamptz")
 MESSAGE_TYPES = (
     "bigint", "bigint", "text", "timestamptz", "text", "jsonb", "boolean", "smallint", "text",
 )  # fmt: skip

@@ -78,7 +78,7 @@ def store():
 def _forget_settled_identities():
     """The write path remembers which Twitch ids it settled in this process;
     every test starts from an empty database, so from an empty memory too."""
-    from messages_app import writes
+    from messages_app import identity
 
-    writes._KNOWN_USERS.clear()
-    writes._KNOWN_CHANNELS.clear()
+    identity.KNOWN_USERS.clear()
+    identity.KNOWN_CHANNELS.clear()
