@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import BooleanField, Q, Sum
+from django.db.models import BooleanField, Max, Q, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -77,6 +77,31 @@ MODERATION_ROWS = RawSQL(
 )  # the condition of message_mod_channel_idx and message_mod_user_idx
 
 
+def mark_moderated(rows: list[Message]) -> list[Message]:
+    """Set `moderated` on the chat and notice rows whose author was timed out
+    or banned in that channel after them, or that a clear of the whole chat
+    covered (Twitch clients clear those lines; live.js greys them the same way
+    when the moderation event arrives). One query per page, on the partial
+    index of moderation rows."""
+    chat = [m for m in rows if m.kind in (Kind.PRIVMSG, Kind.USERNOTICE)]
+    if not chat:
+        return rows
+    channels = {m.channel_id for m in chat}
+    users = {m.user_id for m in chat}
+    events = (
+        Message.objects.filter(MODERATION_ROWS)
+        .filter(kind=Kind.CLEARCHAT, channel_id__in=channels, id__gt=min(m.id for m in chat))
+        .filter(Q(user_id__in=users) | Q(user_id=None))
+        .values("channel_id", "user_id")
+        .annotate(last=Max("id"))
+    )
+    last = {(e["channel_id"], e["user_id"]): e["last"] for e in events}
+    for m in chat:
+        cut = max(last.get((m.channel_id, m.user_id), 0), last.get((m.channel_id, None), 0))
+        m.moderated = m.id < cut
+    return rows
+
+
 def current_login(name: str) -> str | None:
     """The login a user has now, when `name` is only one they had (None when
     `name` is current, or unknown)."""
@@ -128,13 +153,13 @@ def message_page(form: MessageFilterForm, qs: MessageQuerySet, size: int = PAGE_
         # The next newer page: the `size` ids just above the cursor, shown newest first.
         rows = fetch_rows(qs, data, size + 1, after=after, newest_first=False)
         has_more = len(rows) > size
-        rows = rows[:size][::-1]
+        rows = mark_moderated(rows[:size][::-1])
         return MessagePage(
             rows, rows[-1].id if rows else after + 1, rows[0].id if has_more else None
         )
     rows = fetch_rows(qs, data, size + 1, before=before)
     older = rows[size - 1].id if len(rows) > size else None
-    rows = rows[:size]
+    rows = mark_moderated(rows[:size])
     newer = rows[0].id if rows and before is not None else None
     if before is not None and not rows:
         newer = max(before - 1, 0)
@@ -179,10 +204,11 @@ def poll_rows(qs, data: dict) -> tuple[list[Message], int]:
     skipped some, as it does after a stream's fallback."""
     after = data["after_id"]
     rows = fetch_rows(qs, data, POLL_LIMIT + 1, after=after)
+    shown = mark_moderated(rows[:POLL_LIMIT])
     if len(rows) <= POLL_LIMIT or data["q"]:
-        return rows[:POLL_LIMIT], 0
+        return shown, 0
     arrived = qs.filter(id__gt=after).order_by("id")[:SKIPPED_COUNT_LIMIT].count()
-    return rows[:POLL_LIMIT], arrived
+    return shown, arrived
 
 
 def expected_share(data: dict) -> float | None:

@@ -161,6 +161,7 @@ def message_list_context(form: MessageFilterForm, page: pages.MessagePage, **ext
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     latest = list(pages.row_fields(Message.objects.newest_first())[: pages.PAGE_SIZE + 1])
+    pages.mark_moderated(latest)
     older = latest[pages.PAGE_SIZE - 1].id if len(latest) > pages.PAGE_SIZE else None
     latest = latest[: pages.PAGE_SIZE]
     page = pages.MessagePage(latest, older, None)

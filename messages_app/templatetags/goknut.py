@@ -168,9 +168,12 @@ def message_row(message) -> SafeString:
     if deleted:
         classes += " msg-deleted"
         body += deleted_note(message.deleted_at)
+    if getattr(message, "moderated", False):  # pages.mark_moderated
+        classes += " msg-moderated"
     twitch = f' data-twitch-id="{_esc(message.twitch_id)}"' if message.twitch_id else ""
     return mark_safe(
-        f'<li class="{classes}" id="message-{message.id:d}" data-id="{message.id:d}"{twitch}>'
+        f'<li class="{classes}" id="message-{message.id:d}" data-id="{message.id:d}"{twitch} '
+        f'data-user="{_esc(message.user.username)}">'
         f'<a class="msg-time" href="{channel_href}?before={message.id + 1:d}" '
         f'title="Show in context">{utc_time(message.sent_at)}</a> '
         f'<a class="msg-channel" href="{channel_href}">#{_esc(message.channel.name)}</a> '

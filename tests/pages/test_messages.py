@@ -210,3 +210,30 @@ def test_it_marks_deleted_messages_and_can_hide_their_text(client, store, settin
     hidden = html(client.get("/messages"))
     assert "deleted by a moderator" in hidden and "regrettable words" not in hidden
     assert row_ids(client.get("/search?q=regrettable")) == []  # not found either
+
+
+def test_it_greys_the_lines_a_timeout_ban_or_clear_covered(client, store):
+    from messages_app.models import Kind
+
+    store(
+        chat(channel="forsen", username="troll", text="troll before", twitch_id="m1"),
+        chat(channel="xqc", username="troll", text="troll elsewhere", twitch_id="m2"),
+        chat(channel="forsen", username="fine", text="fine before", twitch_id="m3"),
+        chat(channel="forsen", username="troll", text="", kind=Kind.CLEARCHAT,
+             tags={"ban-duration": "600"}),
+        chat(channel="forsen", username="troll", text="troll after", twitch_id="m4"),
+    )  # fmt: skip
+    page = html(client.get("/messages"))
+
+    def row(text):
+        start = page.rindex("<li", 0, page.index(text))
+        return page[start : page.index(">", start)]
+
+    assert "msg-moderated" in row("troll before")
+    assert "msg-moderated" not in row("troll elsewhere")  # another channel
+    assert "msg-moderated" not in row("fine before")  # another user
+    assert "msg-moderated" not in row("troll after")  # after the timeout
+    store(chat(channel="forsen", username="", text="", kind=Kind.CLEARCHAT))  # a clear
+    cleared = html(client.get("/messages"))
+    start = cleared.rindex("<li", 0, cleared.index("fine before"))
+    assert "msg-moderated" in cleared[start : cleared.index(">", start)]

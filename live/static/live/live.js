@@ -154,10 +154,14 @@
         // Only the newest `cap` can stay on screen: render just those, in one parse.
         insertRows(lists[i], rowsFromEvents(lists[i], batch.slice(-capOf(lists[i]))));
       }
-      // A deletion marks the deleted row as a fresh load shows it.
+      // A deletion marks the deleted row, a timeout, ban or clear greys the
+      // lines it covers: as a fresh load shows them (pages.mark_moderated).
       batch.forEach(function (data) {
-        if (data.type === "moderation" && data.action === "deleted" && data.target_message_id) {
-          markDeleted(self.root, data.target_message_id, String(data.sent_at));
+        if (data.type !== "moderation") return;
+        if (data.action === "deleted") {
+          if (data.target_message_id) markDeleted(self.root, data.target_message_id, String(data.sent_at));
+        } else {
+          markModerated(self.root, data.channel_name, data.action === "clear" ? null : data.target_user, Number(data.id));
         }
       });
     });
@@ -246,7 +250,7 @@
       body += deletedNote(String(data.deleted_at));
     }
     var twitch = data.twitch_id ? ' data-twitch-id="' + esc(data.twitch_id) + '"' : "";
-    return rowStart(data, urls, classes, twitch) + body + "</li>\n";
+    return rowStart(data, urls, classes, twitch + ' data-user="' + esc(data.username) + '"') + body + "</li>\n";
   }
 
   // The twin of _moderation_row(): a timeout, ban, clear or deletion as a log line.
@@ -263,12 +267,32 @@
     return rowStart(data, urls, "msg msg-mod", "") + '<span class="msg-system">' + what + "</span></li>\n";
   }
 
+  function markModerated(root, channel, user, before) {
+    var rows = root.querySelectorAll("[data-live-list] > [data-user]");
+    for (var i = 0; i < rows.length; i++) {
+      var row = rows[i];
+      if (idOf(row) >= before || (user !== null && row.getAttribute("data-user") !== user)) continue;
+      var link = row.querySelector(".msg-channel");
+      if (link && link.textContent === "#" + channel) addFlag(row, "msg-moderated");
+    }
+  }
+
+  // Row classes in the order message_row() writes them, whatever order the
+  // events that set them came in.
+  var ROW_CLASSES = ["msg", "msg-action", "msg-notice", "msg-deleted", "msg-moderated"];
+
+  function addFlag(row, name) {
+    row.classList.add(name);
+    var others = Array.prototype.filter.call(row.classList, function (c) { return ROW_CLASSES.indexOf(c) === -1; });
+    row.className = ROW_CLASSES.filter(function (c) { return row.classList.contains(c); }).concat(others).join(" ");
+  }
+
   function markDeleted(root, twitchId, iso) {
     var rows = root.querySelectorAll("[data-live-list] > [data-twitch-id]");
     for (var i = 0; i < rows.length; i++) {
       var row = rows[i];
       if (row.getAttribute("data-twitch-id") !== twitchId || row.classList.contains("msg-deleted")) continue;
-      row.classList.add("msg-deleted");
+      addFlag(row, "msg-deleted");
       var list = row.parentNode;
       var text = row.querySelector(".msg-text");
       if (text && list && list.hasAttribute("data-hide-deleted-text")) text.textContent = "";
