@@ -88,15 +88,16 @@ def summary_count(out: str, pattern: str) -> int:
     return int(match.group(1))
 
 
-def test_it_stores_every_line_it_read_when_sigterm_comes_mid_burst(db_url):
-    """SIGTERM while the socket, asyncio's buffer and the queue all hold chat:
-    ingest stops reading only after the server's answer to its last PING, so
-    every chat line the server wrote before that answer is stored."""
+def sigterm_mid_burst(db_url: str, env: dict | None = None) -> str:
+    """SIGTERM while the socket, asyncio's buffer and the queue all hold chat;
+    checks that every chat line the server wrote before answering ingest's
+    drain PING is stored, and returns the summary."""
     ChannelFactory(name="forsen")
     server = ThreadedTwitchServer(rate=5000)
     proc = manage(
-        db_url, "ingest", "--irc-url", server.url, "--queue-size", "100", "--batch-size", "50"
-    )
+        db_url, "ingest", "--irc-url", server.url, "--queue-size", "100", "--batch-size", "50",
+        env=env or {},
+    )  # fmt: skip
     try:
         conn = server.wait_for_login(timeout=20)
         server.wait_for(lambda: conn.sent >= 4000, "a burst under way", 30)
@@ -113,6 +114,13 @@ def test_it_stores_every_line_it_read_when_sigterm_comes_mid_burst(db_url):
     assert sent_before_answer[-1] <= stored <= conn.sent
     assert stored >= 4000  # we signalled once the server had sent 4,000
     assert summary_count(out, r"stored (\d+) messages") == stored
+    assert "dropped 0" in out
+    return out
+
+
+def test_it_stores_every_line_it_read_when_sigterm_comes_mid_burst(db_url):
+    out = sigterm_mid_burst(db_url)
+    stored = Message.objects.count()
     # Every line read is accounted for: stored, or counted as something else.
     received = summary_count(out, r"received (\d+) lines")
     other = summary_count(out, r"(\d+) other lines")

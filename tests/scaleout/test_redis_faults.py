@@ -6,13 +6,11 @@ daphne processes, `manage.py ingest --replay` as the writer."""
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 import pytest
 import redis
 
-from messages_app.models import Message
 from tests.ingest.twitch_server import wait_until
 from tests.scaleout.conftest import replay_process
 from tests.scaleout.test_two_web_processes import chat_lines, ids_after, message_ids
@@ -116,27 +114,6 @@ def test_it_leaves_no_subscriber_behind_when_a_web_process_is_killed(
 def test_it_stores_every_line_it_read_on_sigterm_mid_burst_on_the_scale_out_path(db_url, redis_url):
     """The SIGTERM drain of tests/ingest, with the deployment's settings (Redis
     layer; PostgreSQL in the PostgreSQL run of the suite)."""
-    from tests.factories import ChannelFactory
-    from tests.ingest.test_ingest_command import finish, summary_count
-    from tests.ingest.twitch_server import ThreadedTwitchServer, manage
+    from tests.ingest.test_ingest_command import sigterm_mid_burst
 
-    ChannelFactory(name="forsen")
-    server = ThreadedTwitchServer(rate=5000)
-    proc = manage(
-        db_url, "ingest", "--irc-url", server.url, "--queue-size", "100",
-        env={"REDIS_URL": redis_url},
-    )  # fmt: skip
-    try:
-        conn = server.wait_for_login(timeout=20)
-        server.wait_for(lambda: conn.sent >= 4000, "a burst under way", 30)
-        proc.send_signal(signal.SIGTERM)
-        code, out, err = finish(proc)
-    finally:
-        proc.kill()
-        server.close()
-    assert code == 0, err[-3000:]
-    answered = [sent for payload, sent in conn.pongs if payload.startswith("drain")]
-    stored = Message.objects.count()
-    assert answered and answered[-1] <= stored <= conn.sent
-    assert summary_count(out, r"stored (\d+) messages") == stored
-    assert "dropped 0" in out
+    sigterm_mid_burst(db_url, {"REDIS_URL": redis_url})
