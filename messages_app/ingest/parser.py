@@ -1,4 +1,5 @@
 """Parse Twitch's IRC dialect: IRCv3 tags, prefix, command, params.
+(Long because each of the four stored commands has its own rules below.)
 
 This is on the hot path of ingest (10,000+ lines a second), so it uses
 str.partition and split rather than a regular expression, only unescapes

@@ -1,4 +1,6 @@
 """A Twitch-protocol IRC server on loopback that chats by itself.
+(Long: the line builders, the event mix and the server are one piece because
+the mix must know what the server sent on each connection; a split is noted.)
 
 It speaks enough of Twitch's dialect for the real client: CAP, PASS/NICK login
 (anonymous justinfanNNNN or a token), the welcome numerics, JOIN/PART with
