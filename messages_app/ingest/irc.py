@@ -289,7 +289,12 @@ class TwitchClient:
         if not self._drained:
             log.warning("stopping: no answer to the drain PING in %.1fs", self.drain_timeout)
             await self._take_buffered(reader, writer, lines)
-        lines.close("cut_off")
+        if self._drained:
+            # What follows the answer in its read was sent after the stop: its
+            # complete lines were stored above, a partial last one is not ours.
+            lines.rest, lines.discarding = b"", False
+        else:
+            lines.close("cut_off")
 
     async def _take_buffered(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lines: LineBuffer
