@@ -189,20 +189,27 @@ def _moderation_row(message) -> SafeString:
     """A timeout, ban, whole-chat clear or deletion, as a line of the log."""
     channel_href = _esc(channel_url(message.channel.name))
     user = message.user
+    tags = message.tags or {}
+    # What the action did, for the client to apply to rows already on a page
+    # when this row arrives by polling (the live event carries the same).
     if user is None:
-        what = "The chat was cleared by a moderator"
+        what, action = "The chat was cleared by a moderator", ' data-action="clear"'
     else:
         who = f'<a class="msg-user" href="{_esc(user_url(user.username))}">{_esc(user.label)}</a>'
+        target = f' data-target-user="{_esc(user.username)}"'
         if message.kind == CLEARMSG:
             what = f"A message by {who} was deleted by a moderator"
+            deleted = _esc(tags.get("target-msg-id", ""))
+            action = f' data-action="deleted"{target} data-target-message="{deleted}"'
         else:
-            seconds = (message.tags or {}).get("ban-duration", "")
+            seconds = tags.get("ban-duration", "")
             if str(seconds).isdigit():
                 what = f"{who} was timed out for {duration_text(int(seconds))}"
+                action = f' data-action="timeout"{target}'
             else:
-                what = f"{who} was banned"
+                what, action = f"{who} was banned", f' data-action="ban"{target}'
     return mark_safe(
-        f'<li class="msg msg-mod" id="message-{message.id:d}" data-id="{message.id:d}">'
+        f'<li class="msg msg-mod" id="message-{message.id:d}" data-id="{message.id:d}"{action}>'
         f'<a class="msg-time" href="{channel_href}?before={message.id + 1:d}" '
         f'title="Show in context">{utc_time(message.sent_at)}</a> '
         f'<a class="msg-channel" href="{channel_href}">#{_esc(message.channel.name)}</a> '

@@ -110,3 +110,37 @@ def test_it_says_how_many_messages_a_fallback_skipped_and_links_to_them(
     page.wait_for_url(f"**/messages?after={left_at}")
     # textContent: innerText leaves out rows that content-visibility skips off screen.
     assert f"{marker} line 00000" in page.text_content("main")  # the first skipped
+
+
+def test_it_applies_a_timeout_that_happened_while_it_was_away_after_resuming(
+    open_page, own_server, seed, console
+):
+    from messages_app.ingest.simulator import clearchat
+
+    console.allow(r"net::ERR_")  # refused reconnects while the server is down
+    seed()
+    marker = f"mod{support.token()}"
+    troll = f"t{marker}"[:25]
+    spam = support.privmsg("forsen", troll, f"{marker} spam", user_id=424242)
+    support.ingest(own_server.database_url, [spam])
+    page = open_page(own_server.url)
+    page.goto("/messages")
+    wait_live(page)
+    assert page.locator(".msg-moderated").count() == 0
+
+    own_server.stop()
+    wait_for(page, lambda s: s.state in LOST_STATES, LOST_DEADLINE_S, "the lost connection")
+    timeout = clearchat("forsen", troll, duration=600, target_user_id="424242")
+    support.ingest(own_server.database_url, [timeout])
+    own_server.start()
+
+    # The replay after the cursor carries the timeout: the line is greyed and
+    # the timeout listed, exactly as a fresh load shows them.
+    page.locator(".msg-mod").first.wait_for(timeout=RESUME_DEADLINE_S * 1000)
+    assert page.locator(f".msg-moderated[data-user='{troll}']").count() == 1
+    rows = "[data-live-list] > [data-id]"
+    classes = "els => els.map(e => e.id + ' ' + (e.dataset.user || '-') + ' ' + e.className)"
+    live = [c.replace(" is-new", "") for c in page.eval_on_selector_all(rows, classes)]
+    fresh = open_page(own_server.url)
+    fresh.goto("/messages")
+    assert fresh.eval_on_selector_all(rows, classes) == live

@@ -255,16 +255,39 @@
 
   // The twin of _moderation_row(): a timeout, ban, clear or deletion as a log line.
   function moderationHtml(data, urls) {
-    var what;
+    var what, action;
     if (!data.target_user) {
       what = "The chat was cleared by a moderator";
+      action = ' data-action="clear"';
     } else {
       var who = userLink(urls, data.target_user, data.target_display_name);
-      if (data.action === "deleted") what = "A message by " + who + " was deleted by a moderator";
-      else if (data.duration_s) what = who + " was timed out for " + durationText(Number(data.duration_s));
-      else what = who + " was banned";
+      var target = ' data-target-user="' + esc(data.target_user) + '"';
+      if (data.action === "deleted") {
+        what = "A message by " + who + " was deleted by a moderator";
+        action = ' data-action="deleted"' + target + ' data-target-message="' + esc(data.target_message_id || "") + '"';
+      } else if (data.duration_s) {
+        what = who + " was timed out for " + durationText(Number(data.duration_s));
+        action = ' data-action="timeout"' + target;
+      } else {
+        what = who + " was banned";
+        action = ' data-action="ban"' + target;
+      }
     }
-    return rowStart(data, urls, "msg msg-mod", "") + '<span class="msg-system">' + what + "</span></li>\n";
+    return rowStart(data, urls, "msg msg-mod", action) + '<span class="msg-system">' + what + "</span></li>\n";
+  }
+
+  // A moderation row that arrived by polling: apply it to the rows already shown.
+  function applyModerationRow(root, row) {
+    var action = row.getAttribute("data-action");
+    var link = row.querySelector(".msg-channel");
+    var time = row.querySelector("time");
+    if (!action || !link) return;
+    if (action === "deleted") {
+      var target = row.getAttribute("data-target-message");
+      if (target && time) markDeleted(root, target, time.getAttribute("datetime"));
+    } else {
+      markModerated(root, link.textContent.slice(1), action === "clear" ? null : row.getAttribute("data-target-user"), idOf(row));
+    }
   }
 
   function markModerated(root, channel, user, before) {
@@ -496,7 +519,10 @@
       template.innerHTML = html;
       var rows = Array.prototype.slice.call(template.content.querySelectorAll("[data-id]"));
       insertRows(list, rows);
-      rows.forEach(function (row) { if (idOf(row) > self.cursor) self.setCursor(idOf(row)); });
+      rows.forEach(function (row) {
+        if (row.hasAttribute("data-action")) applyModerationRow(self.root, row);
+        if (idOf(row) > self.cursor) self.setCursor(idOf(row));
+      });
     });
   };
 
