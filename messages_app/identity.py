@@ -12,7 +12,7 @@ import logging
 from django.db import connection
 
 from messages_app import batch_sql as sql
-from messages_app.models import Channel, ChatUser, ChatUserName, Kind
+from messages_app.models import Channel, ChatUser, ChatUserName, Kind, Message, UserChannelStats
 
 log = logging.getLogger("messages_app.writes")
 
@@ -41,31 +41,44 @@ def twitch_user_id(record) -> str | None:
     return None
 
 
-def user_twitch_ids(cursor, stamped: list) -> tuple[dict[str, str], set[str]]:
-    """login -> Twitch user id for this batch, and the logins whose pair was not
-    settled before it (their name history is written), after making the user rows agree
-    with the ids: a login a known id now uses renames that user's row (one user,
+def user_twitch_ids(cursor, stamped: list) -> tuple[dict[str, str], set[str], dict[str, str]]:
+    """login -> Twitch user id for this batch, the logins whose pair was not
+    settled before it (their name history is written), and the aliases: logins
+    an id used earlier in this same batch -> the login it used last (a rename
+    inside one batch, as a replayed month can hold; one user, both names in
+    the history). Before returning, the user rows are made to agree with the
+    ids: a login a known id now uses renames that user's row (one user,
     one history); a row of the same login stored from lines without ids is
     taken to be this account and gets the id; a row holding the login for
     another id (the name was freed and taken) is moved aside as
     `<login>~<row id>`."""
-    pairs: dict[str, str] = {}
-    for r, _at in stamped:
+    latest: dict[str, tuple] = {}  # twitch id -> (time, login) of its last line
+    logins: dict[str, set[str]] = {}
+    for r, at in stamped:
         twitch_id = twitch_user_id(r)
         if twitch_id and r.username:
-            pairs[r.username] = twitch_id
+            seen = latest.get(twitch_id)
+            if seen is None or at >= seen[0]:
+                latest[twitch_id] = (at, r.username)
+            logins.setdefault(twitch_id, set()).add(r.username)
+    pairs = {login: twitch_id for twitch_id, (_at, login) in latest.items()}
+    aliases = {
+        login: latest[twitch_id][1]
+        for twitch_id, used in logins.items()
+        for login in used
+        if login != latest[twitch_id][1] and login not in pairs
+    }
     todo = {login: tid for login, tid in pairs.items() if KNOWN_USERS.get(tid) != login}
     if todo:
         _reconcile_users(cursor, todo)
         if len(KNOWN_USERS) > _CACHE_LIMIT:
             KNOWN_USERS.clear()
         KNOWN_USERS.update((tid, login) for login, tid in todo.items())
-    return pairs, set(todo)
+    return pairs, set(todo) | set(aliases), aliases
 
 
 def _reconcile_users(cursor, todo: dict[str, str]) -> None:
-    table = sql.table(ChatUser)
-    mark = "?" if connection.vendor == "sqlite" else "%s"
+    table, mark = sql.table(ChatUser), _mark()
     logins, ids = list(todo), list(todo.values())
     by_id: dict[str, tuple] = {}  # twitch id -> (pk, login, first seen, last seen)
     by_name: dict[str, tuple[int, str | None]] = {}
@@ -108,32 +121,89 @@ def _close_name(cursor, user_id: int, login: str, first, last) -> None:
     sql.execute_rows(cursor, statement, [(user_id, login, first, last)], NAME_TYPES)
 
 
-def channel_twitch_ids(cursor, stamped: list) -> dict[str, str]:
-    """channel -> room id, for the channels whose room id no other channel row
-    holds (a renamed channel keeps its old row, id included, for now)."""
+def channel_twitch_ids(cursor, stamped: list) -> tuple[dict[str, str], set[int]]:
+    """channel -> room id for this batch, and the channel rows it changed, after
+    making the rows agree with the ids: a login a known room id now uses is that
+    channel renamed, so its row takes the new login (history, counters and id
+    kept) and absorbs a row of the new login stored without an id (the one
+    staff added to follow the new name); a row holding the login for another
+    room (the name was freed and taken) is moved aside as `<login>~<row id>`."""
     rooms: dict[str, str] = {}
     for r, _at in stamped:
         room = r.tags.get("room-id")
         if isinstance(room, str) and room.isascii() and room.isdigit() and len(room) <= 32:
             rooms[r.channel] = room
     todo = {name: room for name, room in rooms.items() if KNOWN_CHANNELS.get(room) != name}
+    changed: set[int] = set()
     if todo:
         table = sql.table(Channel)
-        mark = "?" if connection.vendor == "sqlite" else "%s"
-        marks = ", ".join([mark] * len(todo))
+        marks = ", ".join([_mark()] * len(todo))
         cursor.execute(
-            f"SELECT twitch_id, name FROM {table} WHERE twitch_id IN ({marks})",
+            f"SELECT twitch_id, id, name FROM {table} WHERE twitch_id IN ({marks})",
             list(todo.values()),
         )
-        held = dict(cursor.fetchall())
-        for name, room in list(todo.items()):
-            if held.get(room, name) != name:
-                del rooms[name]  # another row has it: leave this one without
-                del todo[name]
+        held = {room: (pk, name) for room, pk, name in cursor.fetchall()}
+        for name, room in todo.items():
+            if room in held and held[room][1] != name:
+                changed |= _rename_channel(cursor, held[room], name)
         if len(KNOWN_CHANNELS) > _CACHE_LIMIT:
             KNOWN_CHANNELS.clear()
         KNOWN_CHANNELS.update((room, name) for name, room in todo.items())
-    return rooms
+    return rooms, changed
+
+
+def _mark() -> str:
+    return "?" if connection.vendor == "sqlite" else "%s"
+
+
+def _rename_channel(cursor, owner: tuple[int, str], login: str) -> set[int]:
+    """The row `owner` (pk, old login) takes `login`; returns the rows changed."""
+    table, mark = sql.table(Channel), _mark()
+    pk, old = owner
+    cursor.execute(f"SELECT id, twitch_id FROM {table} WHERE name = {mark}", [login])
+    holder = cursor.fetchone()
+    if holder is not None and holder[1] is None:
+        _absorb_channel(cursor, pk, holder[0])
+    elif holder is not None:
+        suffix = f"~{holder[0]}"
+        cursor.execute(f"UPDATE {table} SET name = {mark} WHERE id = {mark}",
+                       [login[: 25 - len(suffix)] + suffix, holder[0]])  # fmt: skip
+    cursor.execute(f"UPDATE {table} SET name = {mark} WHERE id = {mark}", [login, pk])
+    log.info("channel %s is now %s", old, login)
+    return {pk} if holder is None else {pk, holder[0]}
+
+
+def _absorb_channel(cursor, keep: int, drop: int) -> None:
+    """Move the messages, per-user counters and totals of channel row `drop`
+    into `keep`, which also takes drop's enabled/deleted state (the operator's
+    latest word on the channel), then delete `drop`."""
+    channels, mark = sql.table(Channel), _mark()
+    messages, stats = sql.table(Message), sql.table(UserChannelStats)
+    cursor.execute(f"UPDATE {messages} SET channel_id = {mark} WHERE channel_id = {mark}",
+                   [keep, drop])  # fmt: skip
+    cursor.execute(
+        f"""INSERT INTO {stats} (user_id, channel_id, total_messages, first_seen_at, last_seen_at)
+            SELECT user_id, {mark}, total_messages, first_seen_at, last_seen_at
+            FROM {stats} WHERE channel_id = {mark} AND true
+            ON CONFLICT (user_id, channel_id) DO UPDATE SET
+                total_messages = {stats}.total_messages + excluded.total_messages,
+                first_seen_at = {sql.earlier(stats, "first_seen_at")},
+                last_seen_at = {sql.later(stats, "last_seen_at")}""",
+        [keep, drop],
+    )
+    cursor.execute(f"DELETE FROM {stats} WHERE channel_id = {mark}", [drop])
+    cursor.execute(
+        f"""UPDATE {channels} SET
+                total_messages = total_messages + (SELECT total_messages FROM {channels} d
+                                                   WHERE d.id = {mark}),
+                last_message_at = COALESCE((SELECT MAX(d.last_message_at) FROM {channels} d
+                                            WHERE d.id IN ({mark}, {mark})), last_message_at),
+                enabled = (SELECT enabled FROM {channels} d WHERE d.id = {mark}),
+                deleted_at = (SELECT deleted_at FROM {channels} d WHERE d.id = {mark})
+            WHERE id = {mark}""",
+        [drop, keep, drop, drop, drop, keep],
+    )
+    cursor.execute(f"DELETE FROM {channels} WHERE id = {mark}", [drop])
 
 
 def upsert_names(cursor, counted: list, user_ids: dict[str, int], unsettled: set[str]) -> None:

@@ -155,11 +155,11 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
         # over these values (SQLite's ISO strings sort like the times they name).
         to_db = sql.datetime_adapter()
         stamped = [(r, to_db(r.sent_at)) for r in fresh]
-        channel_ids = _upsert_channels(
-            cursor, stamped, identity.channel_twitch_ids(cursor, stamped)
-        )
-        twitch_ids, unsettled = identity.user_twitch_ids(cursor, stamped)
-        user_ids = _upsert_users(cursor, stamped, twitch_ids)
+        room_ids, renamed = identity.channel_twitch_ids(cursor, stamped)
+        channel_ids = _upsert_channels(cursor, stamped, room_ids)
+        _channels_changed(renamed)
+        twitch_ids, unsettled, aliases = identity.user_twitch_ids(cursor, stamped)
+        user_ids = _upsert_users(cursor, stamped, twitch_ids, aliases)
         ids = _insert_messages(cursor, stamped, channel_ids, user_ids)
         counted = [(r, at, id_) for (r, at), id_ in zip(stamped, ids, strict=True)
                    if r.kind in COUNTED_KINDS]  # fmt: skip
@@ -257,19 +257,23 @@ def _upsert_channels(cursor, stamped: Stamped, room_ids: dict[str, str]) -> dict
     return dict((name, id_) for id_, name in sql.upsert(cursor, statement, rows, CHANNEL_TYPES))
 
 
-def _upsert_users(cursor, stamped: Stamped, twitch_ids: dict[str, str]) -> dict[str, int]:
+def _upsert_users(
+    cursor, stamped: Stamped, twitch_ids: dict[str, str], aliases: dict[str, str]
+) -> dict[str, int]:
     """Create or update chat users with their counters (and their Twitch id,
-    once _user_twitch_ids has made the rows agree). Returns username -> id."""
+    once identity.user_twitch_ids has made the rows agree). Returns login -> id,
+    an alias (a login its user gave up within this batch) included."""
     users: dict[str, list] = {}
     for r, at in stamped:
         if not r.username:
             continue  # a clear of the whole chat
+        login = aliases.get(r.username, r.username)
         counts = r.kind in COUNTED_KINDS
-        entry = users.get(r.username)
+        entry = users.get(login)
         if entry is None:
             # A user first met in a moderation event gets its times (the columns
             # need one) and no count; a later message sets both.
-            users[r.username] = [r.display_name[:64], at, at, int(counts), counts]
+            users[login] = [r.display_name[:64], at, at, int(counts), counts]
             continue
         entry[0] = r.display_name[:64] or entry[0]
         if counts:
@@ -295,7 +299,9 @@ def _upsert_users(cursor, stamped: Stamped, twitch_ids: dict[str, str]) -> dict[
             total_messages = {table}.total_messages + excluded.total_messages,
             twitch_id = COALESCE({table}.twitch_id, excluded.twitch_id)
         RETURNING id, username"""
-    return dict((name, id_) for id_, name in sql.upsert(cursor, statement, rows, USER_TYPES))
+    ids = dict((name, id_) for id_, name in sql.upsert(cursor, statement, rows, USER_TYPES))
+    ids.update((old, ids[current]) for old, current in aliases.items())
+    return ids
 
 
 def _insert_messages(

@@ -86,3 +86,36 @@ def test_it_builds_live_rows_identical_to_the_rows_the_server_renders(open_page,
     assert served.keys() == live.keys()
     for id_, html in served.items():
         assert live[id_] == html, f"row {id_} differs:\nlive:   {live[id_]}\nserver: {html}"
+
+
+def test_it_hides_a_deleted_text_on_an_open_page_when_the_archive_hides_it(
+    open_page, module_db_url, tmp_path
+):
+    """SHOW_DELETED_TEXT=false: a deletion that arrives while the page is open
+    removes the text from the row, exactly as a fresh load leaves it out."""
+    hidden = support.Daphne(module_db_url, tmp_path / "daphne.log",
+                            env={"SHOW_DELETED_TEXT": "false"}).start()  # fmt: skip
+    try:
+        marker = f"hide{support.token()}"
+        target_id, author = str(uuid.uuid4()), f"m{marker}"[:25]
+        line = chat_line("forsen", author, f"{marker} regrettable words", twitch_id=target_id)
+        page = open_page(hidden.url)
+        page.goto("/messages")
+        wait_live(page)
+        support.ingest(hidden.database_url, [line, support.privmsg("forsen", "alice", marker)])
+        wait_for(page, lambda _snap: len(page.evaluate(ROWS_JS, marker)) == 2, 10, "2 live rows")
+        support.ingest(hidden.database_url, [clearmsg("forsen", author, target_id, "x")])
+        deleted = page.locator("[data-live-list] > .msg-deleted", has_text=author)
+        wait_for(page, lambda _snap: deleted.count() == 1, 10, "the row marked deleted")
+        assert "regrettable" not in page.inner_text("[data-live-list]")
+        fresh = open_page(hidden.url)
+        fresh.goto("/messages")
+        assert "regrettable" not in fresh.content()
+        live = page.evaluate(ROWS_JS, author)
+        served = fresh.evaluate(ROWS_JS, author)
+        assert len(served) == 2  # the row deleted and the moderation notice
+        assert live == served
+        page.close()
+        fresh.close()
+    finally:
+        hidden.stop()

@@ -33,6 +33,22 @@ def test_it_keeps_one_user_through_a_rename_and_records_both_names(store, client
     assert (old.status_code, old["Location"]) == (301, "/users/newname?channel=forsen")
 
 
+@pytest.mark.parametrize("stored_before", [False, True])
+def test_it_keeps_one_user_through_a_rename_inside_one_batch(store, stored_before):
+    if stored_before:
+        store(said("oldname", "123", 0))
+    store(said("oldname", "123", 1), said("newname", "123", 60), said("oldname", "123", 2))
+    user = ChatUser.objects.get()
+    assert (user.username, user.twitch_id) == ("newname", "123")
+    assert user.total_messages == 3 + stored_before
+    names = {n.login: (n.first_seen_at, n.last_seen_at) for n in user.names.all()}
+    assert names == {
+        "oldname": (T0 + timedelta(minutes=0 if stored_before else 1), T0 + timedelta(minutes=2)),
+        "newname": (T0 + timedelta(minutes=60), T0 + timedelta(minutes=60)),
+    }
+    assert user.channel_stats.get().total_messages == 3 + stored_before
+
+
 def test_it_gives_a_login_stored_without_ids_its_id_when_one_arrives(store):
     store(said("alice", None))
     store(said("alice", "77", 5))
@@ -68,3 +84,64 @@ def test_it_stores_a_batch_whose_ids_the_cache_got_wrong(store):
     store(said("carol", "55", 5))
     carol = ChatUser.objects.get(twitch_id="55")
     assert (carol.username, carol.total_messages) == ("carol", 2)
+
+
+def in_room(channel: str, room: str, login: str = "alice", minutes: int = 0, **extra):
+    tags = {"user-id": str(sum(map(ord, login))), "room-id": room}
+    return chat(channel=channel, username=login, tags=tags,
+                sent_at=T0 + timedelta(minutes=minutes), **extra)  # fmt: skip
+
+
+def test_a_renamed_channel_keeps_its_row_history_and_counters(store, client):
+    store(in_room("oldchan", "500", text="before"), in_room("oldchan", "500", minutes=1))
+    store(in_room("newchan", "500", minutes=60, text="after the rename"))
+    channel = Channel.objects.get()
+    assert (channel.name, channel.twitch_id, channel.total_messages) == ("newchan", "500", 3)
+    assert channel.last_message_at == T0 + timedelta(minutes=60)
+    assert Message.objects.filter(channel=channel).count() == 3
+    stats = ChatUser.objects.get(username="alice").channel_stats.get()
+    assert (stats.channel_id, stats.total_messages) == (channel.pk, 3)
+    page = client.get("/channels/newchan")
+    assert page.status_code == 200
+    assert b"before" in page.content
+    assert b"after the rename" in page.content
+
+
+def test_a_renamed_channel_absorbs_the_row_staff_added_for_its_new_name(store):
+    store(in_room("oldchan", "500"), in_room("oldchan", "500", "bob", minutes=1))
+    Channel.objects.filter(name="oldchan").update(enabled=False)  # Twitch no longer has it
+    added = Channel.objects.create(name="newchan")  # staff follow the new name
+    store(in_room("newchan", "500", "bob", minutes=60), in_room("newchan", "500", minutes=61))
+    assert not Channel.objects.filter(pk=added.pk).exists()
+    channel = Channel.objects.get()
+    assert (channel.name, channel.twitch_id, channel.enabled) == ("newchan", "500", True)
+    assert channel.total_messages == 4
+    per_user = dict(channel.user_stats.values_list("user__username", "total_messages"))
+    assert per_user == {"alice": 2, "bob": 2}
+    bob = channel.user_stats.get(user__username="bob")
+    assert (bob.first_seen_at, bob.last_seen_at) == (T0 + timedelta(minutes=1),
+                                                     T0 + timedelta(minutes=60))  # fmt: skip
+
+
+def test_a_renamed_channel_moves_aside_a_row_whose_login_another_room_had(store):
+    store(in_room("samename", "1"))
+    store(in_room("other", "2", minutes=1))
+    store(in_room("samename", "2", minutes=2))  # room 2 renamed to a freed login
+    rows = dict(Channel.objects.values_list("twitch_id", "name"))
+    assert rows["2"] == "samename"
+    assert rows["1"].startswith("samename~")
+    assert Channel.objects.get(twitch_id="2").total_messages == 2
+
+
+def test_a_channel_rename_is_announced_for_every_row_it_changed(store):
+    from messages_app.signals import channel_changed
+
+    store(in_room("oldchan", "500"))
+    added = Channel.objects.create(name="newchan")
+    seen: list[int] = []
+    channel_changed.connect(receiver := lambda **kwargs: seen.append(kwargs["channel_id"]))
+    try:
+        store(in_room("newchan", "500", minutes=5))
+    finally:
+        channel_changed.disconnect(receiver)
+    assert set(seen) == {Channel.objects.get().pk, added.pk}
