@@ -12,7 +12,15 @@ import logging
 from django.db import connection
 
 from messages_app import batch_sql as sql
-from messages_app.models import Channel, ChatUser, ChatUserName, Kind, Message, UserChannelStats
+from messages_app.models import (
+    Channel,
+    ChannelDay,
+    ChatUser,
+    ChatUserName,
+    Kind,
+    Message,
+    UserChannelStats,
+)
 
 log = logging.getLogger("messages_app.writes")
 
@@ -192,6 +200,20 @@ def _absorb_channel(cursor, keep: int, drop: int) -> None:
         [keep, drop],
     )
     cursor.execute(f"DELETE FROM {stats} WHERE channel_id = {mark}", [drop])
+    days = sql.table(ChannelDay)
+    cursor.execute(
+        f"""INSERT INTO {days} (channel_id, day, lines, first_id, last_id)
+            SELECT {mark}, day, lines, first_id, last_id FROM {days}
+            WHERE channel_id = {mark} AND true
+            ON CONFLICT (channel_id, day) DO UPDATE SET
+                lines = {days}.lines + excluded.lines,
+                first_id = CASE WHEN excluded.first_id < {days}.first_id
+                    THEN excluded.first_id ELSE {days}.first_id END,
+                last_id = CASE WHEN excluded.last_id > {days}.last_id
+                    THEN excluded.last_id ELSE {days}.last_id END""",
+        [keep, drop],
+    )
+    cursor.execute(f"DELETE FROM {days} WHERE channel_id = {mark}", [drop])
     cursor.execute(
         f"""UPDATE {channels} SET
                 total_messages = total_messages + (SELECT total_messages FROM {channels} d

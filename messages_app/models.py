@@ -347,3 +347,61 @@ class ActivityBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M}: {self.count}"
+
+
+class ChannelDay(models.Model):
+    """The lines (every kind) of one channel on one UTC day, with the lowest and
+    highest message id among them: the logs API's list of days, and the id
+    range that bounds a day's or a month's scan of that channel (whatever order
+    the lines were stored in, an imported day included)."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="days",
+                                db_index=False)  # fmt: skip
+    day = models.DateField()
+    lines = models.BigIntegerField(default=0)
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            # Also the index of a channel's days, newest first.
+            models.UniqueConstraint(fields=["channel", "day"], name="channelday_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} on {self.day}: {self.lines}"
+
+
+class OptOut(models.Model):
+    """A user or a channel that asked not to be archived: the logs API answers
+    403 for it. (Dropping its new lines and erasing its history are the
+    erasure work; see docs/architecture.md.)"""
+
+    class Subject(models.TextChoices):
+        USER = "user"
+        CHANNEL = "channel"
+
+    subject = models.CharField(max_length=7, choices=Subject)
+    # The Twitch id when known (user-id / room-id), else the login at the time.
+    twitch_id = models.CharField(max_length=32, blank=True, default="")
+    login = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "opt-out"
+        indexes = [models.Index(fields=["subject", "twitch_id"], name="optout_id_idx"),
+                   models.Index(fields=["subject", "login"], name="optout_login_idx")]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.login or self.twitch_id} opted out"
+
+
+class OptOutCode(models.Model):
+    """A one-time code from `POST /api/optout`, valid for a minute: the user
+    types `!goknut optout <code>` in an archived channel to opt out."""
+
+    code = models.CharField(max_length=6, unique=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.code

@@ -24,7 +24,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -35,6 +35,7 @@ from messages_app.models import (
     COUNTED_KINDS,
     ActivityBucket,
     Channel,
+    ChannelDay,
     ChatUser,
     Kind,
     Message,
@@ -167,6 +168,7 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
             _upsert_user_channel_stats(cursor, counted, channel_ids, user_ids)
             identity.upsert_names(cursor, counted, user_ids, unsettled)
             _upsert_buckets(cursor, counted)
+        _upsert_channel_days(cursor, stamped, ids, channel_ids)
         deletions.mark_deleted(cursor, stamped, ids[0])
         result.stored = len(ids)
         result.first_id, result.last_id = ids[0], ids[-1]
@@ -396,6 +398,34 @@ def _upsert_buckets(cursor, counted: Counted) -> None:
     sql.execute_rows(cursor, statement, rows, BUCKET_TYPES)
 
 
+def _upsert_channel_days(
+    cursor, stamped: Stamped, ids: list[int], channel_ids: dict[str, int]
+) -> None:
+    """Lines and id range per channel and UTC day, every kind included."""
+    days: dict[tuple[int, date], list[int]] = {}
+    for (r, _at), id_ in zip(stamped, ids, strict=True):
+        key = (channel_ids[r.channel], r.sent_at.date())
+        entry = days.get(key)
+        if entry is None:
+            days[key] = [1, id_, id_]
+        else:
+            entry[0] += 1
+            entry[2] = id_  # ids ascend with the records
+    as_text = connection.vendor == "sqlite"  # the sqlite3 date adapter is deprecated
+    rows = [(pk, day.isoformat() if as_text else day, *entry) for (pk, day), entry in days.items()]
+    table = sql.table(ChannelDay)
+    statement = f"""
+        INSERT INTO {table} (channel_id, day, lines, first_id, last_id)
+        {{rows}}
+        ON CONFLICT (channel_id, day) DO UPDATE SET
+            lines = {table}.lines + excluded.lines,
+            first_id = CASE WHEN excluded.first_id < {table}.first_id
+                THEN excluded.first_id ELSE {table}.first_id END,
+            last_id = CASE WHEN excluded.last_id > {table}.last_id
+                THEN excluded.last_id ELSE {table}.last_id END"""
+    sql.execute_rows(cursor, statement, rows, DAY_TYPES)
+
+
 # Column types of each statement's rows, in order, for PostgreSQL's arrays.
 CHANNEL_TYPES = (
     "text", "text", "boolean", "timestamptz", "timestamptz", "bigint", "timestamptz", "text",
@@ -406,6 +436,7 @@ MESSAGE_TYPES = (
 )  # fmt: skip
 STATS_TYPES = ("bigint", "bigint", "bigint", "timestamptz", "timestamptz")
 BUCKET_TYPES = ("timestamptz", "bigint", "bigint", "bigint")
+DAY_TYPES = ("bigint", "date", "bigint", "bigint", "bigint")
 
 
 # -- channel management ------------------------------------------------------

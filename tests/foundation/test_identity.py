@@ -116,6 +116,7 @@ def test_a_renamed_channel_absorbs_the_row_staff_added_for_its_new_name(store):
     channel = Channel.objects.get()
     assert (channel.name, channel.twitch_id, channel.enabled) == ("newchan", "500", True)
     assert channel.total_messages == 4
+    assert list(channel.days.values_list("lines", flat=True)) == [4]
     per_user = dict(channel.user_stats.values_list("user__username", "total_messages"))
     assert per_user == {"alice": 2, "bob": 2}
     bob = channel.user_stats.get(user__username="bob")

@@ -54,3 +54,36 @@ def test_it_fills_twitch_ids_and_the_name_history_from_stored_tags():
 def max_migration() -> str:
     executor = MigrationExecutor(connection)
     return max(name for app, name in executor.loader.graph.leaf_nodes() if app == "messages_app")
+
+
+def test_it_fills_the_days_of_every_channel_from_the_stored_lines():
+    apps = migrate(("messages_app", "0007_twitch_ids"))
+    try:
+        Channel = apps.get_model("messages_app", "Channel")
+        ChatUser = apps.get_model("messages_app", "ChatUser")
+        Message = apps.get_model("messages_app", "Message")
+        forsen, xqc = Channel.objects.create(name="forsen"), Channel.objects.create(name="xqc")
+        seen = {"first_seen_at": "2025-01-01T00:00Z", "last_seen_at": "2025-01-02T00:00Z"}
+        alice = ChatUser.objects.create(username="alice", **seen)
+        ids = [
+            Message.objects.create(channel=channel, user=alice, text="hi", sent_at=at, kind=kind).id
+            for channel, at, kind in (
+                (forsen, "2025-01-01T23:59:59Z", 1),
+                (xqc, "2025-01-01T12:00Z", 1),
+                (forsen, "2025-01-02T00:00Z", 2),  # a timeout counts as a line of the day
+                (forsen, "2025-01-01T00:00Z", 1),  # stored later, sent earlier
+            )
+        ]
+        apps = migrate(("messages_app", "0008_api_days_and_optouts"))
+        days = apps.get_model("messages_app", "ChannelDay").objects
+        rows = {
+            (d.channel.name, d.day.isoformat()): (d.lines, d.first_id, d.last_id)
+            for d in days.all()
+        }
+        assert rows == {
+            ("forsen", "2025-01-01"): (2, ids[0], ids[3]),
+            ("xqc", "2025-01-01"): (1, ids[1], ids[1]),
+            ("forsen", "2025-01-02"): (1, ids[2], ids[2]),
+        }
+    finally:
+        migrate(("messages_app", max_migration()))

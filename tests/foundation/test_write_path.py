@@ -242,3 +242,22 @@ def test_it_announces_channels_that_ingest_options_create_or_enable():
         channel_changed.disconnect(receiver)
     changed = Channel.objects.filter(name__in=["forsen", "lirik"]).values_list("pk", flat=True)
     assert sorted(seen) == sorted(changed)  # xqc was already enabled: nothing to say
+
+
+def test_it_keeps_each_channels_days_with_their_id_ranges(store):
+    from messages_app.models import ChannelDay, Kind
+
+    late = datetime(2026, 1, 1, 23, 59, 59, tzinfo=UTC)
+    first = store(
+        chat("forsen", sent_at=late),
+        chat("xqc", sent_at=late),
+        chat("forsen", "mod", "", kind=Kind.CLEARCHAT, sent_at=late + timedelta(seconds=1)),
+    )
+    second = store(chat("forsen", sent_at=late - timedelta(hours=5)))  # a late arrival
+    rows = {(d.channel.name, d.day.isoformat()): (d.lines, d.first_id, d.last_id)
+            for d in ChannelDay.objects.select_related("channel")}  # fmt: skip
+    assert rows == {
+        ("forsen", "2026-01-01"): (2, first.first_id, second.first_id),
+        ("xqc", "2026-01-01"): (1, first.first_id + 1, first.first_id + 1),
+        ("forsen", "2026-01-02"): (1, first.last_id, first.last_id),
+    }
