@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "messages_app",
     "live",
+    "logs_api",
 ]
 
 MIDDLEWARE = [

@@ -11,6 +11,7 @@ urlpatterns = [
     # Browsers and feed readers ask for /favicon.ico whatever the page says.
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
+    path("api/", include("logs_api.urls")),
     path("", include("django_prometheus.urls")),  # /metrics
     path("", include("messages_app.urls")),
 ]

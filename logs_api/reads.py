@@ -1,0 +1,167 @@
+"""The lines of a channel (or of one user in it) over a period, read by keyset
+in chunks: bounded memory whatever the size, never OFFSET, never the whole
+period at once. A channel's days (ChannelDay) bound the id range scanned."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Max, Min
+from django.db.models.fields.json import KeyTextTransform
+
+from logs_api.periods import Period, days_of
+from messages_app.models import Channel, ChannelDay, ChatUser, ChatUserName, Message
+
+CHUNK = 2000
+FIELDS = ("id", "kind", "text", "system_text", "sent_at", "twitch_id", "is_action", "user_id",
+          "deleted_at")  # fmt: skip
+
+
+@dataclass(slots=True)
+class Line:
+    """One archived event as the API shows it."""
+
+    id: int
+    kind: int
+    text: str
+    system_text: str
+    sent_at: datetime
+    twitch_id: str | None
+    is_action: bool
+    user_id: int | None
+    deleted_at: datetime | None
+    tags: dict
+    login: str  # the user's login when the line was sent ("" for a clear of the chat)
+    channel: str
+
+
+@dataclass
+class Scope:
+    """Which lines: a channel, optionally one user in it, optionally a text."""
+
+    channel: Channel
+    user: ChatUser | None = None
+    search: str | None = None
+
+    def queryset(self):
+        qs = Message.objects.filter(channel_id=self.channel.pk)
+        if self.user is not None:
+            qs = qs.filter(user_id=self.user.pk)
+        if self.search:
+            qs = qs.filter(text__icontains=self.search)
+        return qs
+
+
+def id_bounds(channel: Channel, period: Period) -> tuple[int, int] | None:
+    first, last = days_of(period)
+    row = ChannelDay.objects.filter(channel=channel, day__gte=first, day__lte=last).aggregate(
+        lo=Min("first_id"), hi=Max("last_id")
+    )
+    return None if row["lo"] is None else (row["lo"], row["hi"])
+
+
+def lines(
+    scope: Scope, period: Period, *, reverse: bool = False, with_tags: bool = True
+) -> Iterator[list[Line]]:
+    """Chunks of lines in id order (newest first when reverse)."""
+    bounds = id_bounds(scope.channel, period)
+    if bounds is None:
+        return
+    lo, hi = bounds
+    base = scope.queryset().filter(sent_at__gte=period.since, sent_at__lt=period.until)
+    if with_tags:
+        fields = (*FIELDS, "tags")
+    else:  # the text format: no tags parsed, but a timeout's duration is said
+        base = base.annotate(ban=KeyTextTransform("ban-duration", "tags"))
+        fields = (*FIELDS, "ban")
+    logins = Logins()
+    while lo <= hi:
+        qs = base.filter(id__gte=lo, id__lte=hi)
+        qs = qs.order_by("-id" if reverse else "id").values_list(*fields)[:CHUNK]
+        rows = list(qs)
+        if not rows:
+            return
+        yield logins.lines(rows, scope.channel.name, with_tags)
+        if len(rows) < CHUNK:
+            return
+        if reverse:
+            hi = rows[-1][0] - 1
+        else:
+            lo = rows[-1][0] + 1
+
+
+def has_lines(scope: Scope, period: Period) -> bool:
+    for _chunk in lines(scope, period, with_tags=False):
+        return True
+    return False
+
+
+def random_line(scope: Scope) -> Line | None:
+    """One line picked at random: a random id of the channel's range, then the
+    first line of the scope at or after it (else before it)."""
+    row = ChannelDay.objects.filter(channel=scope.channel).aggregate(
+        lo=Min("first_id"), hi=Max("last_id")
+    )
+    if row["lo"] is None:
+        return None
+    pick = random.randint(row["lo"], row["hi"])
+    qs = scope.queryset()
+    found = list(qs.filter(id__gte=pick).order_by("id").values_list(*FIELDS, "tags")[:1]) or list(
+        qs.filter(id__lt=pick).order_by("-id").values_list(*FIELDS, "tags")[:1]
+    )
+    return Logins().lines(found, scope.channel.name, True)[0] if found else None
+
+
+def _ban(duration: str | None) -> dict:
+    return {"ban-duration": duration} if duration else {}
+
+
+class Logins:
+    """user id -> the login at the time of a line: the current login, or for a
+    renamed user the login whose name history covers that time."""
+
+    def __init__(self) -> None:
+        self.current: dict[int, str] = {}
+        self.history: dict[int, list[tuple[datetime, str]]] = {}
+
+    def lines(self, rows: list[tuple], channel: str, with_tags: bool) -> list[Line]:
+        self._load({row[7] for row in rows if row[7] is not None})
+        out = []
+        for row in rows:
+            user_id = row[7]
+            out.append(
+                Line(
+                    *row[:9],
+                    tags=(row[9] or {}) if with_tags else _ban(row[9]),
+                    login=self.login(user_id, row[4]) if user_id else "",
+                    channel=channel,
+                )
+            )
+        return out
+
+    def login(self, user_id: int, at: datetime) -> str:
+        past = self.history.get(user_id)
+        if past:
+            chosen = past[0][1]
+            for first_seen, login in past:
+                if first_seen <= at:
+                    chosen = login
+            return chosen
+        return self.current[user_id]
+
+    def _load(self, user_ids: set[int]) -> None:
+        missing = user_ids - self.current.keys()
+        if not missing:
+            return
+        self.current.update(ChatUser.objects.filter(pk__in=missing).values_list("id", "username"))
+        names: dict[int, list[tuple[datetime, str]]] = {}
+        for user_id, login, first in ChatUserName.objects.filter(user_id__in=missing).values_list(
+            "user_id", "login", "first_seen_at"
+        ):
+            names.setdefault(user_id, []).append((first, login))
+        for user_id, past in names.items():
+            if len(past) > 1:  # renamed: the login of each time
+                self.history[user_id] = sorted(past)

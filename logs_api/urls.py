@@ -1,0 +1,16 @@
+"""`/api`: the chat-log ecosystem's endpoints (docs/api.md)."""
+
+from django.urls import path, re_path
+
+from logs_api import views
+
+app_name = "logs_api"
+
+urlpatterns = [
+    path("channels", views.channels, name="channels"),
+    path("list", views.available, name="list"),
+    path("capabilities", views.capabilities, name="capabilities"),
+    path("optout", views.optout, name="optout"),
+    path("namehistory/<str:user_id>", views.name_history, name="namehistory"),
+    re_path(r"^(?P<path>channel(?:id)?/.*)$", views.logs, name="logs"),
+]
