@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from logs_api import views
+from logs_api import docs, recent, views
 
 app_name = "logs_api"
 
@@ -12,5 +12,8 @@ urlpatterns = [
     path("capabilities", views.capabilities, name="capabilities"),
     path("optout", views.optout, name="optout"),
     path("namehistory/<str:user_id>", views.name_history, name="namehistory"),
+    path("v2/recent-messages/<str:login>", recent.recent_messages, name="recent_messages"),
+    path("docs", docs.docs_page, name="docs"),
+    path("openapi.json", docs.openapi_json, name="openapi"),
     re_path(r"^(?P<path>channel(?:id)?/.*)$", views.logs, name="logs"),
 ]
