@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
-from messages_app.models import Channel, ChatUser, Message, UserChannelStats
+from messages_app.models import Channel, ChatUser, Message, OptOut, UserChannelStats
 from messages_app.writes import delete_channel, save_channel, set_channel_enabled
 
 
@@ -109,3 +109,13 @@ class UserChannelStatsAdmin(ReadOnlyAdmin):
     list_display = ["user", "channel", "total_messages", "last_seen_at"]
     list_select_related = ["user", "channel"]
     raw_id_fields = ["user", "channel"]
+
+
+@admin.register(OptOut)
+class OptOutAdmin(admin.ModelAdmin):
+    """Users and channels the logs API answers 403 for. (Dropping their new
+    lines and erasing their history is planned: docs/architecture.md.)"""
+
+    list_display = ["subject", "login", "twitch_id", "created_at"]
+    list_filter = ["subject"]
+    search_fields = ["login", "twitch_id"]

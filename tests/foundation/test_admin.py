@@ -147,3 +147,17 @@ def test_it_offers_no_way_around_the_write_path(staff_client, archive, model):
             assert staff_client.post(url, {"post": "yes"}).status_code == 403
     assert staff_client.get(reverse(f"admin:messages_app_{model}_add")).status_code == 403
     assert obj.__class__.objects.filter(pk=obj.pk).exists()
+
+
+def test_staff_opt_a_user_out_of_the_logs_api_in_the_admin(staff_client, client, store):
+    from messages_app.models import OptOut
+
+    store(chat("forsen", "alice", tags={"user-id": "42", "room-id": "9"}))
+    added = staff_client.post(
+        reverse("admin:messages_app_optout_add"),
+        {"subject": "user", "login": "alice", "twitch_id": "42"},
+    )
+    assert added.status_code == 302
+    assert OptOut.objects.get().login == "alice"
+    answer = client.get("/api/list?channel=forsen&user=alice")
+    assert (answer.status_code, answer.content) == (403, b"User or channel has opted out")
