@@ -18,6 +18,7 @@ EMOJI_ID = "a6d2c1e0-1b3e-4bd4-9a1d-7d0c5e5f0002"
 OPTED_OUT_ID = "31337"  # a user who opted out (tests/api/conftest.py)
 HIDDEN = "hidden"  # a channel that opted out
 HIDDEN_ID = numeric_id(HIDDEN)
+TODAY = "today_chan"  # a channel whose only line is from the current UTC day
 
 
 def at(*parts: int) -> datetime:
@@ -160,6 +161,7 @@ def lines() -> list[str]:
             sent_at=at(2024, 3, 1, 10, 0, 0),
             tags=full_tags("gempir", GEMPIR_ID),
         ),
+        privmsg(TODAY, "gempir", "right now", tags=full_tags("gempir", GEMPIR_ID)),
         # Another channel.
         privmsg(
             XQC,

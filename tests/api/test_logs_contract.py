@@ -13,7 +13,7 @@ def test_it_lists_the_archived_channels_with_their_room_ids(api):
     assert answer.headers["content-type"].startswith("application/json")
     channels = answer.json()["channels"]
     assert {"userID": corpus.FORSEN_ID, "name": "forsen"} in channels
-    assert {c["name"] for c in channels} == {"forsen", "xqc"}
+    assert {c["name"] for c in channels} == {"forsen", "xqc", corpus.TODAY}
 
 
 def test_it_serves_a_channels_day_as_text_oldest_first(api):
@@ -181,11 +181,14 @@ def test_every_answer_carries_cors_capabilities_and_nosniff(api):
 
 
 def test_past_periods_are_cached_and_unknown_ones_are_404(api):
-    assert (
-        api.get("/api/channel/forsen/2024/3/1")
-        .headers["cache-control"]
-        .startswith("public, max-age=")
-    )
+    past = api.get("/api/channel/forsen/2024/3/1").headers["cache-control"]
+    assert past == "public, max-age=36000"
+    today = api.get(f"/api/channel/{corpus.TODAY}")
+    assert today.status_code == 302
+    current = api.get(today.headers["location"])
+    assert current.text.endswith("#today_chan gempir: right now\n")
+    assert current.headers["cache-control"] == "no-cache"
+    assert api.get("/api/list?channel=forsen").headers["cache-control"] == "public, max-age=600"
     assert api.get("/api/channel/forsen/2024/3/2").status_code == 404
     assert api.get("/api/channel/nobody/2024/3/1").status_code == 404
     assert api.get("/api/channel/forsen/user/nobody/2024/3").status_code == 404
