@@ -7,13 +7,20 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db.models import Max, Min
 from django.db.models.fields.json import KeyTextTransform
 
-from logs_api.periods import Period, days_of
-from messages_app.models import Channel, ChannelDay, ChatUser, ChatUserName, Message
+from logs_api.periods import Period, days_of, month
+from messages_app.models import (
+    Channel,
+    ChannelDay,
+    ChatUser,
+    ChatUserName,
+    Message,
+    UserChannelStats,
+)
 
 CHUNK = 2000
 FIELDS = ("id", "kind", "text", "system_text", "sent_at", "twitch_id", "is_action", "user_id",
@@ -93,10 +100,40 @@ def lines(
             lo = rows[-1][0] + 1
 
 
-def has_lines(scope: Scope, period: Period) -> bool:
-    for _chunk in lines(scope, period, with_tags=False):
-        return True
-    return False
+def user_months(channel: Channel, user: ChatUser) -> list[tuple[int, int]]:
+    """The (year, month)s a user has lines in a channel, newest first: the
+    span from their oldest to their newest line there (two index seeks), then
+    one EXISTS probe per month of it, bounded by the channel's days. A user's
+    lines are never all read."""
+    scope = Scope(channel, user).queryset()
+    oldest = scope.order_by("id").values_list("sent_at", flat=True).first()
+    newest = scope.order_by("-id").values_list("sent_at", flat=True).first()
+    if oldest is None:
+        return []
+    stats = UserChannelStats.objects.filter(channel=channel, user=user).first()
+    first, last = min(oldest, newest), max(oldest, newest)
+    if stats is not None:  # lines stored out of time order (imports) widen the span
+        first, last = min(first, stats.first_seen_at), max(last, stats.last_seen_at)
+    bounds = month_bounds(channel, first.date(), last.date())
+    months = []
+    for (y, m), (lo, hi) in sorted(bounds.items(), reverse=True):
+        period = month(str(y), str(m))
+        found = scope.filter(id__gte=lo, id__lte=hi, sent_at__gte=period.since,
+                             sent_at__lt=period.until).exists()  # fmt: skip
+        if found:
+            months.append((y, m))
+    return months
+
+
+def month_bounds(channel: Channel, first: date, last: date) -> dict[tuple[int, int], tuple]:
+    """(year, month) -> the id range of the channel's lines in it."""
+    bounds: dict[tuple[int, int], tuple[int, int]] = {}
+    days = ChannelDay.objects.filter(channel=channel, day__gte=first.replace(day=1), day__lte=last)
+    for day, lo, hi in days.values_list("day", "first_id", "last_id"):
+        key = (day.year, day.month)
+        seen = bounds.get(key)
+        bounds[key] = (lo, hi) if seen is None else (min(seen[0], lo), max(seen[1], hi))
+    return bounds
 
 
 def random_line(scope: Scope) -> Line | None:

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from functools import wraps
 
-from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -112,36 +111,10 @@ def available(request: HttpRequest) -> HttpResponse:
         logs = [{"year": str(d.year), "month": str(d.month), "day": str(d.day)} for d in days]
     else:
         user = addressing.find_user(*user_named)
-        logs = [{"year": str(y), "month": str(m)} for y, m in user_months(channel, user)]
+        logs = [{"year": str(y), "month": str(m)} for y, m in reads.user_months(channel, user)]
     if not logs:
         raise not_found("Not found")
     return json_answer({"availableLogs": logs}, cache=LIST_CACHE)
-
-
-def user_months(channel: Channel, user) -> list[tuple[int, int]]:
-    """The months a user wrote in a channel, newest first: one index probe per
-    month between their first and last line there, bounded by the channel's
-    days (a user's lines are never all read)."""
-    stats = UserChannelStats.objects.filter(channel=channel, user=user).first()
-    if stats is None:
-        first, last = None, None
-    else:
-        first, last = stats.first_seen_at, stats.last_seen_at
-    moderated = reads.Scope(channel, user).queryset().aggregate(hi=Max("sent_at"))["hi"]
-    if moderated is not None and (last is None or moderated > last):
-        last = moderated  # a user met only in moderation lines has lines too
-    if first is None:
-        first = reads.Scope(channel, user).queryset().order_by("id").values_list(
-            "sent_at", flat=True).first() or last  # fmt: skip
-    if last is None:
-        return []
-    months = []
-    y, m = last.year, last.month
-    while (y, m) >= (first.year, first.month):
-        if reads.has_lines(Scope(channel, user), periods.month(str(y), str(m))):
-            months.append((y, m))
-        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
-    return months
 
 
 # -- logs ----------------------------------------------------------------------
@@ -198,7 +171,7 @@ def newest(request: HttpRequest, scope: Scope, base: str) -> HttpResponse:
             "day", flat=True).first()  # fmt: skip
         target = None if day is None else f"{day.year}/{day.month}/{day.day}"
     else:
-        months = user_months(scope.channel, scope.user)
+        months = reads.user_months(scope.channel, scope.user)
         target = None if not months else f"{months[0][0]}/{months[0][1]}"
     if target is None:
         raise not_found("Not found")
