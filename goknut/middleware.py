@@ -53,8 +53,13 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 
 def unavailable(request: HttpRequest) -> HttpResponse:
-    body = loader.render_to_string("503.html", {"retry_after": RETRY_AFTER_S})
-    response = HttpResponse(body, status=503)
+    if request.path.startswith("/api/"):  # API clients get text, and CORS to read it
+        response = HttpResponse("database unavailable, try again", status=503,
+                                content_type="text/plain; charset=utf-8")  # fmt: skip
+        response["Access-Control-Allow-Origin"] = "*"
+    else:
+        body = loader.render_to_string("503.html", {"retry_after": RETRY_AFTER_S})
+        response = HttpResponse(body, status=503)
     response["Retry-After"] = str(RETRY_AFTER_S)
     response["Cache-Control"] = "no-store"
     return response

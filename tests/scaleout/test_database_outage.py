@@ -56,6 +56,11 @@ def test_it_answers_503_while_the_database_is_down_and_recovers_by_itself(
         assert response.headers["retry-after"] == "5"
         assert "The archive is unavailable, retrying" in response.text
         assert seconds < 5, f"{path} took {seconds:.1f}s"
+    response, seconds = timed_get(web.url + "/api/channel/forsen/user/viewer")
+    assert (response.status_code, response.headers["retry-after"]) == (503, "5")
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"  # an API client's
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert seconds < 5
     response, seconds = timed_get(web.url + "/live?view=messages")
     assert (response.status_code, response.headers["retry-after"]) == (503, "5")
     assert seconds < 2
@@ -67,6 +72,7 @@ def test_it_answers_503_while_the_database_is_down_and_recovers_by_itself(
     back = stream.until(lambda e: e.type == "status" and e.data["state"] == "connected", 15)
     assert back[-1].data["reason"] == "database-back"
     wait_until(lambda: httpx.get(web.url + "/", timeout=10).status_code == 200, "pages back", 15)
+    assert httpx.get(web.url + "/api/channel/forsen/user/viewer", timeout=10).status_code == 302
     stored = store(chat(text="after the outage"))
     assert stream.messages(1)[0].data["id"] == stored.last_id
     fresh = sse(web.url + "/live?view=messages")
