@@ -74,7 +74,9 @@ def text_line(line) -> str:
         return f"{head}{line.login}: {line.text}\n"
     said = system_text(line)
     if line.kind == Kind.USERNOTICE and line.text:
-        said = f"{said} {line.text}" if said else line.text
+        if not said:  # an announcement: Twitch sends no system-msg, so say who
+            return f"{head}{line.login}: {line.text}\n"
+        said = f"{said} {line.text}"
     return f"{head}{said}\n"
 
 

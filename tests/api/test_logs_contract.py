@@ -34,6 +34,14 @@ def test_it_serves_a_channels_day_as_text_oldest_first(api):
     ]
 
 
+def test_an_announcement_says_who_made_it(api):
+    day = api.get("/api/channel/forsen/2024/3/5").text.splitlines()
+    assert "[2024-03-05 20:01:00] #forsen forsen: stream starts soon" in day
+    assert "[2024-03-05 20:00:00] #forsen 9001 raiders from xqc have joined!" in day
+    assert "[2024-03-05 21:00:00] #forsen spammer has been banned" in day
+    assert "[2024-03-05 21:30:00] #forsen Chat has been cleared" in day
+
+
 def test_it_serves_a_day_as_json_with_every_field_clients_read(api):
     answer = api.get("/api/channel/forsen/2024/3/1?json")
     assert answer.headers["content-type"].startswith("application/json")
