@@ -98,6 +98,9 @@ def database_config(url: str) -> dict:
                 "PRAGMA temp_store=MEMORY;"
                 "PRAGMA cache_size=-65536;"
                 "PRAGMA mmap_size=268435456;"
+                # Freed pages are overwritten: an erased user's text must not
+                # survive in free pages (messages_app/erasure.py, docs/privacy.md).
+                "PRAGMA secure_delete=ON;"
             ),
             # Writers take the lock at BEGIN, so a busy database waits
             # (busy timeout) instead of failing half-way with SQLITE_BUSY.

@@ -373,9 +373,10 @@ class ChannelDay(models.Model):
 
 
 class OptOut(models.Model):
-    """A user or a channel that asked not to be archived: the logs API answers
-    403 for it. (Dropping its new lines and erasing its history are the
-    erasure work; see docs/architecture.md.)"""
+    """A user or a channel that asked not to be archived: its new lines are
+    dropped by the write path, what was stored of it is erased
+    (messages_app/erasure.py; `erased_at` says when that finished) and the logs
+    API answers 403 for it. Deleting the row is an opt-in again."""
 
     class Subject(models.TextChoices):
         USER = "user"
@@ -386,6 +387,9 @@ class OptOut(models.Model):
     twitch_id = models.CharField(max_length=32, blank=True, default="")
     login = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who: "chat" (the user's own code) or the staff member's username.
+    by = models.CharField(max_length=150, blank=True, default="")
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "opt-out"
@@ -405,3 +409,21 @@ class OptOutCode(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class OptOutEvent(models.Model):
+    """The audit list of opt-outs and opt-ins: who, when, of whom."""
+
+    action = models.CharField(max_length=8)  # "opt-out", "opt-in", "erased"
+    subject = models.CharField(max_length=7, choices=OptOut.Subject)
+    twitch_id = models.CharField(max_length=32, blank=True, default="")
+    login = models.CharField(max_length=64, blank=True, default="")
+    by = models.CharField(max_length=150, blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+    detail = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} of {self.subject} {self.login or self.twitch_id} by {self.by}"

@@ -8,3 +8,7 @@ messages_stored = Signal()
 
 # Sent after a channel is added, enabled, disabled or deleted, with channel_id.
 channel_changed = Signal()
+
+# Sent after everything stored of an opted-out user was erased, with user_id:
+# open pages remove that user's rows (the live `erased` event).
+user_erased = Signal()

@@ -30,7 +30,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from messages_app import batch_sql as sql
-from messages_app import deletions, identity
+from messages_app import deletions, identity, optouts
 from messages_app.models import (
     COUNTED_KINDS,
     ActivityBucket,
@@ -86,6 +86,7 @@ class BatchResult:
     stored: int = 0
     duplicates: int = 0
     invalid: int = 0
+    opted_out: int = 0  # lines of opted-out users or channels, not stored
     first_id: int | None = None
     last_id: int | None = None
     channel_ids: set[int] = field(default_factory=set)
@@ -148,6 +149,7 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
     # One cursor for the batch: django-prometheus builds a wrapper class per cursor.
     with transaction.atomic(), sql.write_cursor() as cursor:
         lock_message_ids(cursor)
+        records, result.opted_out = optouts.apply(records)
         fresh = _drop_duplicates(cursor, records)
         result.duplicates = len(records) - len(fresh)
         if not fresh:

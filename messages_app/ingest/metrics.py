@@ -18,6 +18,11 @@ DROPPED = Counter(
     "write path, cut off by a closed connection), by reason.",
     ["reason"],
 )
+ERASED = Counter(
+    "goknut_ingest_erased_messages",
+    "Stored lines of opted-out users and channels erased (their new lines count in "
+    'goknut_ingest_dropped_lines{reason="opted_out"}).',
+)
 BATCH_SIZE = Histogram(
     "goknut_ingest_batch_size",
     "Records per write-path batch.",

@@ -40,6 +40,7 @@ RETRY_MAX_S = 5.0
 SHUTDOWN_RETRY_S = 30.0
 LOG_EVERY_S = 10.0
 CHECKPOINT_S = 1.0
+ERASURE_POLL_S = 1.0  # how often an idle erasure task looks for opt-outs to erase
 COMMIT_GAP_S = 0.02  # while chat flows, at most 50 commits a second
 
 
@@ -51,6 +52,15 @@ def _checkpoint() -> None:
 def close_connection() -> None:
     """Close this thread's database connection (run it in the thread that used it)."""
     connection.close()
+
+
+def _erase_a_batch() -> int:
+    from messages_app.erasure import erase_pending
+
+    try:
+        return erase_pending(batches=1)
+    finally:
+        close_old_connections()
 
 
 class IngestStats:
@@ -98,6 +108,8 @@ class IngestStats:
         if result.invalid:
             self.skipped["invalid_record"] += result.invalid
             metrics.SKIPPED.labels("invalid_record").inc(result.invalid)
+        if result.opted_out:
+            self.drop("opted_out", result.opted_out)
 
     def drop(self, reason: str, count: int = 1) -> None:
         """Count lines that were received but will never be stored, and say why."""
@@ -208,6 +220,8 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         queue = self._queue
         checkpoints = asyncio.create_task(self._checkpoints()) if self._sqlite else None
+        # Erasures run beside the real write path (not beside a test's own store).
+        erasures = asyncio.create_task(self._erasures()) if self._store is store_batch else None
         last_commit = -self.commit_gap_s
         try:
             while queue or not self._closing:
@@ -238,10 +252,11 @@ class Pipeline:
             if queue:  # only when the writer failed: close() waits for an empty queue
                 self.stats.drop("writer_stopped", len(queue))
                 queue.clear()
-            if checkpoints is not None:
-                checkpoints.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await checkpoints
+            for task in (checkpoints, erasures):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await loop.run_in_executor(self._executor, close_connection)
             self._executor.shutdown(wait=True)
 
@@ -263,6 +278,26 @@ class Pipeline:
                     await loop.run_in_executor(executor, _checkpoint)
                 except DatabaseError as exc:
                     log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            executor.submit(close_connection)
+            executor.shutdown(wait=False)
+
+    async def _erasures(self) -> None:
+        """Erase opted-out users and channels while chat is stored: one batch
+        at a time from a thread of its own (its own connection), so the writer
+        never waits for more than one erasure batch (messages_app/erasure.py).
+        A stopped ingest resumes the erasure when it starts again."""
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-erasure")
+        try:
+            while True:
+                try:
+                    erased = await loop.run_in_executor(executor, _erase_a_batch)
+                except DatabaseError as exc:
+                    log.warning("erasure of opted-out chat failed, retrying: %s", exc)
+                    erased = 0
+                metrics.ERASED.inc(erased)
+                await asyncio.sleep(0 if erased else ERASURE_POLL_S)
         finally:
             executor.submit(close_connection)
             executor.shutdown(wait=False)
@@ -344,4 +379,5 @@ class Pipeline:
             total.stored += result.stored
             total.duplicates += result.duplicates
             total.invalid += result.invalid
+            total.opted_out += result.opted_out
         return total

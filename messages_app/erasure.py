@@ -1,0 +1,253 @@
+"""Opt-out with real erasure: everything stored of a user (or a channel) goes.
+
+An opt-out (models.OptOut) is recorded first, in one short transaction, with
+its audit event; from then on the write path drops the subject's new lines.
+The erasure itself runs afterwards in bounded batches (the running ingest
+calls `erase_pending` between batches of chat; `manage.py erase` does it
+too), each batch its own transaction, so ingest never waits for more than one
+batch, and a killed erasure resumes where it stopped: what is left to erase
+is simply what is still stored.
+
+Each batch deletes up to BATCH messages (the search index follows through
+its triggers) and subtracts them from every maintained total: the channels'
+and users' `total_messages`, the per-user per-channel stats, the minute
+buckets and the channel days. At the end the subject's own rows go (user:
+per-channel stats, name history, the user row; channel: its stats and days,
+the channel row). On SQLite, freed pages are overwritten (`secure_delete`,
+goknut/settings.py), the full-text indexes are merged so no segment keeps an
+erased term, and the WAL is checkpointed and truncated: no byte of the text
+stays in the files. PostgreSQL keeps dead rows until VACUUM: docs/privacy.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from messages_app import batch_sql as sql
+from messages_app.models import (
+    COUNTED_KINDS,
+    ActivityBucket,
+    Channel,
+    ChannelDay,
+    ChatUser,
+    ChatUserName,
+    Message,
+    OptOut,
+    OptOutEvent,
+    UserChannelStats,
+)
+from messages_app.signals import channel_changed, user_erased
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000
+FTS_TABLES = ("messages_app_message_fts", "messages_app_chatuser_name")
+MERGE_PAGES = 500  # pages an FTS5 merge step writes: one bounded transaction
+
+
+def opt_out(subject: str, *, twitch_id: str = "", login: str = "", by: str) -> OptOut:
+    """Record an opt-out (once per subject) and its audit event."""
+    login = login.strip().lstrip("#@").lower()
+    with transaction.atomic():
+        existing = OptOut.objects.filter(subject=subject).filter(_same(twitch_id, login)).first()
+        if existing is not None:
+            return existing
+        optout = OptOut.objects.create(subject=subject, twitch_id=twitch_id, login=login, by=by)
+        OptOutEvent.objects.create(action="opt-out", subject=subject, twitch_id=twitch_id,
+                                   login=login, by=by)  # fmt: skip
+    log.info("%s %s opted out by %s", subject, twitch_id or login, by)
+    return optout
+
+
+def opt_in(optout: OptOut, *, by: str) -> None:
+    """Archive the subject again from now on; what was erased stays erased."""
+    with transaction.atomic():
+        _event("opt-in", optout, by=by)
+        optout.delete()
+
+
+def _event(action: str, optout: OptOut, *, by: str, detail: str = "") -> None:
+    OptOutEvent.objects.create(action=action, subject=optout.subject, twitch_id=optout.twitch_id,
+                               login=optout.login, by=by, detail=detail)  # fmt: skip
+
+
+def _same(twitch_id: str, login: str) -> Q:
+    q = Q(pk__in=[])
+    if twitch_id:
+        q |= Q(twitch_id=twitch_id)
+    if login:
+        q |= Q(login=login)
+    return q
+
+
+def erase_pending(*, batches: int | None = None, batch_size: int = BATCH) -> int:
+    """Erase what is stored of every opt-out not erased yet, at most `batches`
+    batches this call (None: until done). Returns the messages erased."""
+    erased = 0
+    for optout in OptOut.objects.filter(erased_at__isnull=True).order_by("id"):
+        left = None if batches is None else batches
+        done, count = _erase(optout, left, batch_size)
+        erased += count
+        if batches is not None:
+            batches -= max(1, -(-count // batch_size))
+        if not done or (batches is not None and batches <= 0):
+            break
+    return erased
+
+
+def _erase(optout: OptOut, batches: int | None, batch_size: int) -> tuple[bool, int]:
+    if optout.subject == OptOut.Subject.USER:
+        ids = list(_users(optout).values_list("id", flat=True))
+        scope = Q(user_id__in=ids)
+    else:
+        ids = list(_channels(optout).values_list("id", flat=True))
+        scope = Q(channel_id__in=ids)
+    erased = 0
+    while ids and (batches is None or batches > 0):
+        count = _erase_batch(scope, batch_size)
+        erased += count
+        if batches is not None:
+            batches -= 1
+        if count < batch_size:
+            break
+    else:
+        if ids:
+            return False, erased
+    _finish(optout, ids, erased)
+    return True, erased
+
+
+def _users(optout: OptOut):
+    q = Q(pk__in=[])
+    if optout.twitch_id:
+        q |= Q(twitch_id=optout.twitch_id)
+    if optout.login:
+        same_login = Q(username=optout.login)
+        if optout.twitch_id:  # the login of another account is not this user
+            same_login &= Q(twitch_id__isnull=True) | Q(twitch_id=optout.twitch_id)
+        q |= same_login
+    return ChatUser.objects.filter(q)
+
+
+def _channels(optout: OptOut):
+    q = Q(pk__in=[])
+    if optout.twitch_id:
+        q |= Q(twitch_id=optout.twitch_id)
+    if optout.login:
+        q |= Q(name=optout.login)
+    return Channel.objects.filter(q)
+
+
+def _erase_batch(scope: Q, batch_size: int) -> int:
+    """Delete one batch of the scope's messages with every total they counted in."""
+    with transaction.atomic():
+        rows = list(
+            Message.objects.filter(scope).order_by("id")
+            .values_list("id", "channel_id", "user_id", "kind", "sent_at")[:batch_size]
+        )  # fmt: skip
+        if not rows:
+            return 0
+        _subtract(rows)
+        ids = [row[0] for row in rows]
+        for chunk in sql.chunks(ids, 500):
+            Message.objects.filter(id__in=chunk)._raw_delete(Message.objects.db)
+    return len(rows)
+
+
+def _subtract(rows: list[tuple]) -> None:
+    counted = [row for row in rows if row[3] in COUNTED_KINDS]
+    channels = Counter(row[1] for row in counted)
+    users = Counter(row[2] for row in counted)
+    stats = Counter((row[2], row[1]) for row in counted)
+    minutes = Counter(row[4].replace(second=0, microsecond=0) for row in counted)
+    days = Counter((row[1], row[4].date()) for row in rows)
+    to_db = sql.datetime_adapter()
+    as_text = connection.vendor == "sqlite"
+    mark = "?" if as_text else "%s"
+    with sql.write_cursor() as cursor:
+        _minus(cursor, Channel, "total_messages", f"id = {mark}", channels.items())
+        _minus(cursor, ChatUser, "total_messages", f"id = {mark}", users.items())
+        _minus(cursor, UserChannelStats, "total_messages",
+               f"user_id = {mark} AND channel_id = {mark}", stats.items())  # fmt: skip
+        _minus(cursor, ActivityBucket, "count", f"minute = {mark}",
+               ((to_db(m), n) for m, n in minutes.items()))  # fmt: skip
+        day_keys = (((c, d.isoformat() if as_text else d), n) for (c, d), n in days.items())
+        _minus(cursor, ChannelDay, "lines", f"channel_id = {mark} AND day = {mark}", day_keys)
+        cursor.execute(f"DELETE FROM {sql.table(ChannelDay)} WHERE lines <= 0")
+
+
+def _minus(cursor, model, column: str, where: str, counts: Iterable) -> None:
+    params = []
+    for key, n in counts:
+        keys = key if isinstance(key, tuple) else (key,)
+        params.append((n, *keys))
+    if params:
+        mark = "?" if connection.vendor == "sqlite" else "%s"
+        table = sql.table(model)
+        cursor.executemany(f"UPDATE {table} SET {column} = {column} - {mark} WHERE {where}", params)
+
+
+def _finish(optout: OptOut, ids: list[int], erased: int) -> None:
+    with transaction.atomic():
+        if optout.subject == OptOut.Subject.USER:
+            UserChannelStats.objects.filter(user_id__in=ids)._raw_delete(
+                UserChannelStats.objects.db
+            )
+            ChatUserName.objects.filter(user_id__in=ids)._raw_delete(ChatUserName.objects.db)
+            ChatUser.objects.filter(id__in=ids).delete()
+        else:
+            UserChannelStats.objects.filter(channel_id__in=ids)._raw_delete(
+                UserChannelStats.objects.db
+            )
+            ChannelDay.objects.filter(channel_id__in=ids)._raw_delete(ChannelDay.objects.db)
+            Channel.objects.filter(id__in=ids).delete()
+        optout.erased_at = timezone.now()
+        optout.save(update_fields=["erased_at"])
+        _event("erased", optout, by=optout.by, detail=f"{erased} lines")
+        transaction.on_commit(lambda: _announce(optout.subject, ids), robust=True)
+    scrub()
+    log.info("erased %d lines of an opted-out %s", erased, optout.subject)
+
+
+def _announce(subject: str, ids: list[int]) -> None:
+    for pk in ids:
+        if subject == OptOut.Subject.USER:
+            user_erased.send(sender=ChatUser, user_id=pk)
+        else:
+            channel_changed.send(sender=Channel, channel_id=pk)
+
+
+def scrub() -> None:
+    """SQLite: leave no byte of erased text in the files. The full-text indexes
+    are merged (an FTS5 delete only adds a tombstone; the terms stay in the
+    older segments until a merge rewrites them) in bounded steps, then the WAL,
+    which still holds old page images, is checkpointed and truncated. Freed
+    pages were overwritten as they were freed (secure_delete)."""
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        for table in FTS_TABLES:
+            while True:
+                with transaction.atomic():
+                    before = _changes(cursor)
+                    cursor.execute(
+                        f"INSERT INTO {table}({table}, rank) VALUES('merge', -{MERGE_PAGES})"
+                    )
+                    if _changes(cursor) - before < 2:  # nothing left to merge
+                        break
+        for _attempt in range(20):
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy, _log, _done = cursor.fetchone()
+            if not busy:
+                break
+
+
+def _changes(cursor) -> int:
+    cursor.execute("SELECT total_changes()")
+    return cursor.fetchone()[0]
