@@ -2,12 +2,14 @@
 millions of rows: no full-table COUNT, no joins it does not need."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
-from messages_app.models import Channel, ChatUser, Message, OptOut, UserChannelStats
+from messages_app import erasure
+from messages_app.models import Channel, ChatUser, Message, OptOut, OptOutEvent, UserChannelStats
 from messages_app.writes import delete_channel, save_channel, set_channel_enabled
 
 
@@ -113,9 +115,47 @@ class UserChannelStatsAdmin(ReadOnlyAdmin):
 
 @admin.register(OptOut)
 class OptOutAdmin(admin.ModelAdmin):
-    """Users and channels the logs API answers 403 for. (Dropping their new
-    lines and erasing their history is planned: docs/architecture.md.)"""
+    """Users and channels opted out by staff or by their own code. Adding one
+    drops their new lines at once and the running ingest (or `manage.py
+    erase`) erases what is stored; deleting one opts them in again (what was
+    erased stays erased). Both are recorded with who did it (OptOutEvent)."""
 
-    list_display = ["subject", "login", "twitch_id", "created_at"]
+    list_display = ["subject", "login", "twitch_id", "by", "created_at", "erased_at"]
     list_filter = ["subject"]
     search_fields = ["login", "twitch_id"]
+    fields = ["subject", "login", "twitch_id"]
+
+    def save_model(self, request: HttpRequest, obj: OptOut, form, change: bool) -> None:
+        if change:
+            raise PermissionDenied("an opt-out is not edited: delete it (opt-in) and add another")
+        saved = erasure.opt_out(obj.subject, twitch_id=obj.twitch_id, login=obj.login,
+                                by=request.user.get_username())  # fmt: skip
+        obj.pk = saved.pk
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: OptOut) -> None:
+        erasure.opt_in(obj, by=request.user.get_username())
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for optout in queryset:
+            erasure.opt_in(optout, by=request.user.get_username())
+
+
+@admin.register(OptOutEvent)
+class OptOutEventAdmin(admin.ModelAdmin):
+    """The audit list: every opt-out, opt-in and finished erasure, who and when."""
+
+    list_display = ["at", "action", "subject", "login", "twitch_id", "by", "detail"]
+    list_filter = ["action", "subject"]
+    search_fields = ["login", "twitch_id", "by"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -158,6 +158,17 @@ def test_staff_opt_a_user_out_of_the_logs_api_in_the_admin(staff_client, client,
         {"subject": "user", "login": "alice", "twitch_id": "42"},
     )
     assert added.status_code == 302
-    assert OptOut.objects.get().login == "alice"
+    optout = OptOut.objects.get()
+    assert (optout.login, optout.by) == ("alice", "staff")
     answer = client.get("/api/list?channel=forsen&user=alice")
     assert (answer.status_code, answer.content) == (403, b"User or channel has opted out")
+    assert store(chat("forsen", "alice", tags={"user-id": "42"})).opted_out == 1
+    removed = staff_client.post(reverse("admin:messages_app_optout_delete", args=[optout.pk]),
+                                {"post": "yes"})  # fmt: skip
+    assert removed.status_code == 302
+    events = staff_client.get(reverse("admin:messages_app_optoutevent_changelist"))
+    assert events.status_code == 200
+    from messages_app.models import OptOutEvent
+
+    assert [(e.action, e.by) for e in OptOutEvent.objects.order_by("at")] == [
+        ("opt-out", "staff"), ("opt-in", "staff")]  # fmt: skip

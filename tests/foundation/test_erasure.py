@@ -138,3 +138,15 @@ def test_an_opted_out_channel_is_erased_with_every_total(archive):
     assert ActivityBucket.objects.aggregate(n=Sum("count"))["n"] == in_forsen - 1  # the timeout
     totals = dict(ChatUser.objects.values_list("username", "total_messages"))
     assert totals == {"alice": 8, "bob": 1}
+
+
+def test_manage_py_erase_finishes_every_pending_erasure(archive):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    erasure.opt_out(OptOut.Subject.USER, twitch_id="10", login="alice", by="staff")
+    out = StringIO()
+    call_command("erase", "--batch-size", "3", stdout=out)
+    assert out.getvalue().strip() == f"erased {archive['alice'] + 1} lines of 1 opt-outs"
+    assert OptOut.objects.get().erased_at is not None
