@@ -7,6 +7,8 @@ on a 400 page instead of an exception.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -29,6 +31,17 @@ class UTCDateTimeField(forms.DateTimeField):
         super().__init__(required=False, **kwargs)
         self.widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1})
 
+    def to_python(self, value) -> datetime | None:
+        """The moment in UTC; one that UTC puts outside years 1-9999 (an offset
+        at either end of the calendar) is invalid, not an overflow later on."""
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Enter a time within years 1 to 9999 in UTC.") from None
+
 
 class MessageFilterForm(forms.Form):
     """The filters and cursors shared by every message list."""
@@ -37,6 +50,8 @@ class MessageFilterForm(forms.Form):
     user = forms.CharField(required=False, max_length=64)
     since = UTCDateTimeField(label="Since (UTC)")
     until = UTCDateTimeField(label="Until (UTC)")
+    # One UTC day, the browser's date input value: a shorthand for since/until.
+    day = forms.DateField(required=False, label="Day (UTC)", input_formats=["%Y-%m-%d"])
     q = forms.CharField(required=False, max_length=200, label="Text")
     kind = forms.ChoiceField(
         required=False,
@@ -72,6 +87,8 @@ class MessageFilterForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        if data.get("day"):
+            self.day_as_time_range(data)
         since, until = data.get("since"), data.get("until")
         if since and until and since >= until:
             raise ValidationError("“Since” must be earlier than “until”.")
@@ -80,10 +97,24 @@ class MessageFilterForm(forms.Form):
             raise ValidationError("Use only one of before, after and after_id.")
         return data
 
+    @staticmethod
+    def day_as_time_range(data: dict) -> None:
+        """Turn `day` into since/until (midnight to midnight UTC), so a day
+        goes through the lists' one time filter."""
+        if data.get("since") or data.get("until"):
+            raise ValidationError("Use either a day or since/until, not both.")
+        since = datetime.combine(data["day"], datetime.min.time(), tzinfo=UTC)
+        data["since"] = since
+        try:
+            data["until"] = since + timedelta(days=1)
+        except OverflowError:  # 9999-12-31: the day runs to the end of time
+            data["until"] = None
+
     @property
     def has_filters(self) -> bool:
         data = self.cleaned_data
-        return any(data.get(name) for name in ("channel", "user", "since", "until", "q", "kind"))
+        names = ("channel", "user", "since", "until", "day", "q", "kind")
+        return any(data.get(name) for name in names)
 
 
 class UserListForm(forms.Form):

@@ -13,11 +13,12 @@ over messages. See docs/pages.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import BooleanField, Max, Q, Sum
+from django.db.models import BooleanField, Max, Min, Q, Sum
 from django.db.models.expressions import RawSQL
+from django.urls import reverse
 from django.utils import timezone
 
 from messages_app import search
@@ -25,11 +26,14 @@ from messages_app.forms import MessageFilterForm
 from messages_app.models import (
     ActivityBucket,
     Channel,
+    ChannelDay,
     ChatUser,
     ChatUserName,
     Kind,
     Message,
     MessageQuerySet,
+    OptOut,
+    UserChannelStats,
 )
 from messages_app.templatetags.goknut import highlight
 
@@ -49,6 +53,49 @@ class MessagePage:
     def cursor(self) -> int:
         """The highest id the page was built from (data-live-cursor)."""
         return self.rows[0].id if self.rows else 0
+
+
+def channel_messages(channel: Channel, form: MessageFilterForm) -> MessageQuerySet:
+    """A channel page's messages, narrowed by the form's time filter (a `day`
+    arrives here as since/until, see MessageFilterForm.day_as_time_range)."""
+    data = form.cleaned_data
+    qs = Message.objects.for_channel(channel)
+    if data["since"] is not None or data["until"] is not None:
+        qs = sent_in_channel_days(qs, channel, data["since"], data["until"])
+    return row_fields(qs)
+
+
+def sent_in_channel_days(qs: MessageQuerySet, channel: Channel, since, until) -> MessageQuerySet:
+    """sent_between for one channel, with the id range taken from its days
+    (ChannelDay) rather than the minute buckets: the buckets count chat and
+    notices only, so a ban or a clear at the edge of a range, or a day of
+    nothing but moderation lines, fell outside their ids. A channel page shows
+    every kind, as the logs API's day does."""
+    days = ChannelDay.objects.filter(channel=channel)
+    if since is not None:
+        qs = qs.filter(sent_at__gte=since)
+        days = days.filter(day__gte=utc_day(since))
+    if until is not None:
+        qs = qs.filter(sent_at__lt=until)
+        # The day of the last instant before `until`, so that a range ending
+        # at midnight reads no ids of the next day.
+        try:
+            last = until - timedelta(microseconds=1)
+        except OverflowError:  # `until` is the first instant there is
+            return qs.none()
+        days = days.filter(day__lte=utc_day(last))
+    row = days.aggregate(lo=Min("first_id"), hi=Max("last_id"))
+    if row["lo"] is None:
+        return qs.none()
+    return qs.filter(id__gte=row["lo"], id__lte=row["hi"])
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC date of a moment; beyond either end of the calendar, that end."""
+    try:
+        return moment.astimezone(UTC).date()
+    except OverflowError:
+        return date.min if moment.year == 1 else date.max
 
 
 def filtered_messages(form: MessageFilterForm) -> MessageQuerySet:
@@ -286,3 +333,86 @@ def most_active_matching(qs, fragment: str, limit: int) -> list[ChatUser]:
     if len(users) == limit:
         return users
     return list(qs.name_contains_indexed(fragment)[:limit])
+
+
+# -- links to the logs API (/api, docs/api.md) ---------------------------------
+
+
+@dataclass(frozen=True)
+class LogLinks:
+    """Where the logs API serves one period: as text, JSON and raw IRC lines."""
+
+    text: str
+    json: str
+    raw: str
+
+
+def api_logs_links(*parts: str | int) -> LogLinks:
+    """The /api URLs of a log path such as ("channel", "forsen", 2024, 5, 1):
+    numbers unpadded, as the API writes them; the format is a bare flag."""
+    url = reverse("logs_api:logs", kwargs={"path": "/".join(str(p) for p in parts)})
+    return LogLinks(text=url, json=f"{url}?json", raw=f"{url}?raw")
+
+
+def channel_day_range(channel: Channel) -> tuple[date, date] | None:
+    """The first and last UTC day with lines in a channel, or None."""
+    row = ChannelDay.objects.filter(channel=channel).aggregate(first=Min("day"), last=Max("day"))
+    return None if row["first"] is None else (row["first"], row["last"])
+
+
+def linked_day(channel: Channel, chosen: date | None, day_range) -> date | None:
+    """The day whose logs a channel page links to: the chosen one when it has
+    lines, else (none chosen) the newest day with lines."""
+    if day_range is None:
+        return None
+    if chosen is None:
+        return day_range[1]
+    return chosen if ChannelDay.objects.filter(channel=channel, day=chosen).exists() else None
+
+
+def channel_day_links(channel: Channel, day: date) -> LogLinks | None:
+    """A channel's day in the logs API, or None when the API refuses the channel."""
+    if refused_channels([channel]):
+        return None
+    return api_logs_links("channel", channel.name, day.year, day.month, day.day)
+
+
+def with_month_links(user: ChatUser, stats: list[UserChannelStats]) -> list[UserChannelStats]:
+    """Set `log_month` (the month of the user's newest line in the channel, from
+    last_seen_at) and `log_links` (that month in the logs API, None when the API
+    refuses the user or the channel) on each row of a profile's channel table."""
+    user_refused = bool(stats) and bool(refused_users([user]))
+    refused = refused_channels([s.channel for s in stats]) if stats and not user_refused else set()
+    for s in stats:
+        newest = s.last_seen_at.astimezone(UTC)
+        s.log_month = newest.date().replace(day=1)
+        s.log_links = None
+        if not user_refused and s.channel.name not in refused:
+            s.log_links = api_logs_links(
+                "channel", s.channel.name, "user", user.username, newest.year, newest.month
+            )
+    return stats
+
+
+def refused_channels(channels: list[Channel]) -> set[str]:
+    """The names of the channels that opted out (the API answers them 403)."""
+    return _opted_out(OptOut.Subject.CHANNEL, [(c.twitch_id, c.name) for c in channels])
+
+
+def refused_users(users: list[ChatUser]) -> set[str]:
+    return _opted_out(OptOut.Subject.USER, [(u.twitch_id, u.username) for u in users])
+
+
+def _opted_out(subject: str, who: list[tuple[str | None, str]]) -> set[str]:
+    ids = {twitch_id: login for twitch_id, login in who if twitch_id}
+    logins = {login for _, login in who}
+    rows = OptOut.objects.filter(subject=subject).filter(
+        Q(twitch_id__in=list(ids)) | Q(login__in=list(logins))
+    )
+    refused = set()
+    for twitch_id, login in rows.values_list("twitch_id", "login"):
+        if twitch_id in ids:
+            refused.add(ids[twitch_id])
+        if login in logins:
+            refused.add(login)
+    return refused

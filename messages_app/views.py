@@ -124,10 +124,16 @@ def pager_context(list_id: str) -> dict:
 
 
 def render_rows(
-    request: HttpRequest, form: MessageFilterForm, qs, list_id: str, page_path: str
+    request: HttpRequest,
+    form: MessageFilterForm,
+    qs,
+    list_id: str,
+    page_path: str,
+    pager: dict | None = None,
 ) -> HttpResponse:
     """The rows partial of a message list: newer rows for polling (after_id),
-    or an older page plus its pager swapped out of band (before)."""
+    or an older page plus its pager swapped out of band (before; `pager` is
+    the page's own pager_context when it differs from the list's)."""
     data = form.cleaned_data
     skipped = 0
     if data["after_id"] is not None:
@@ -142,7 +148,7 @@ def render_rows(
     context = {
         "rows": page.rows,
         "page": page,
-        **pager_context(list_id),
+        **(pager or pager_context(list_id)),
         "page_path": page_path,  # the pager's plain links lead to the full page
         "rows_path": request.path,
         "oob_pager": data["after_id"] is None,
@@ -282,22 +288,40 @@ def channel_rows(request: HttpRequest) -> HttpResponse:
     return render(request, "partials/channel_rows.html", channel_list_context())
 
 
+def channel_pager(day) -> dict:
+    """The channel list's pager; a day's list ends at that day's first message."""
+    context = pager_context("channel-messages")
+    if day is not None:
+        context["end_label"] = f"That is the first message of {day:%Y-%m-%d} (UTC)."
+    return context
+
+
 @require_GET
 @friendly_errors
 def channel_detail(request: HttpRequest, name: str) -> HttpResponse:
     channel = get_channel_or_404(name)
     form = message_filters(request)
-    page = pages.message_page(form, pages.row_fields(Message.objects.for_channel(channel)))
-    live = channel.deleted_at is None and page.newer is None
+    data = form.cleaned_data
+    page = pages.message_page(form, pages.channel_messages(channel, form))
+    # A day (or a since/until range) cannot follow the stream.
+    timed = data["since"] or data["until"]
+    live = channel.deleted_at is None and page.newer is None and not timed
+    day_range = pages.channel_day_range(channel)
+    log_day = pages.linked_day(channel, data["day"], day_range)
     context = {
         "channel": channel,
+        "form": form,
         "page": page,
         "rows": page.rows,
         "live": live,
         "live_url": live_url("channel", page.cursor, channel=channel.name) if live else None,
         "rows_url": reverse("messages_app:channel_rows", args=[channel.name]),
         "moderation": pages.timeouts_and_bans(channel=channel),
-        **pager_context("channel-messages"),
+        "chosen_day": data["day"],
+        "day_range": day_range,
+        "log_day": log_day,
+        "log_links": pages.channel_day_links(channel, log_day) if log_day else None,
+        **channel_pager(data["day"]),
     }
     return render(request, "channels/detail.html", context)
 
@@ -307,9 +331,10 @@ def channel_detail(request: HttpRequest, name: str) -> HttpResponse:
 def channel_detail_rows(request: HttpRequest, name: str) -> HttpResponse:
     channel = get_channel_or_404(name)
     form = message_filters(request)
-    qs = pages.row_fields(Message.objects.for_channel(channel))
+    qs = pages.channel_messages(channel, form)
     page_path = reverse("messages_app:channel", args=[channel.name])
-    return render_rows(request, form, qs, "channel-messages", page_path)
+    pager = channel_pager(form.cleaned_data["day"])
+    return render_rows(request, form, qs, "channel-messages", page_path, pager)
 
 
 @require_POST
@@ -389,6 +414,10 @@ def user_rows(request: HttpRequest) -> HttpResponse:
     return render(request, "partials/user_rows.html", context)
 
 
+STATS_FIELDS = ("total_messages", "first_seen_at", "last_seen_at", "channel__name",
+                "channel__twitch_id")  # fmt: skip
+
+
 @require_GET
 @friendly_errors
 def user_detail(request: HttpRequest, name: str) -> HttpResponse:
@@ -408,9 +437,10 @@ def user_detail(request: HttpRequest, name: str) -> HttpResponse:
     stats = (
         UserChannelStats.objects.filter(user=user)
         .select_related("channel")
-        .only("total_messages", "first_seen_at", "last_seen_at", "channel__name")
+        .only(*STATS_FIELDS)
         .order_by("-total_messages", "channel__name")
     )
+    stats = pages.with_month_links(user, list(stats))
     context = {
         "profile": user,
         "stats": stats,
