@@ -18,7 +18,7 @@ from django.db import close_old_connections, connection
 from django.db.models import Max
 
 from live import events
-from messages_app.models import Channel, ChatUser, Message
+from messages_app.models import Channel, ChatUser, Message, OptOutEvent
 
 log = logging.getLogger("live")
 
@@ -48,6 +48,7 @@ class Tick:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # by username
     totals: dict[str, int] = field(default_factory=dict)  # the home totals, as read
     detected_at: float = 0.0
+    erased: list[dict[str, Any]] = field(default_factory=list)  # `erased` events
 
 
 def channel_payload(row: dict, cursor: int) -> dict[str, Any]:
@@ -76,7 +77,41 @@ CHANNEL_FIELDS = ("id", "name", "total_messages", "last_message_at")
 USER_FIELDS = ("id", "username", "total_messages", "last_seen_at")
 
 
-def read_tick(cursor: int, dirty: bool, views: frozenset[str], totals: HomeTotals) -> Tick | None:
+class Erasures:
+    """Erasures finished since the relay started (OptOutEvent "erased" rows),
+    as `erased` events: open pages remove the erased user's or channel's rows.
+    Read on every tick: one primary-key probe of a small table."""
+
+    def __init__(self) -> None:
+        self.seen: int | None = None
+
+    def read(self) -> list[dict[str, Any]]:
+        if self.seen is None:  # what was erased before the relay started is gone already
+            newest = OptOutEvent.objects.order_by("-id").values_list("id", flat=True)
+            self.seen = newest.first() or 0
+            return []
+        found = list(
+            OptOutEvent.objects.filter(id__gt=self.seen, action="erased").order_by("id")
+            .values_list("id", "subject", "erased")
+        )  # fmt: skip
+        if not found:
+            return []
+        self.seen = found[-1][0]
+        key = {"user": ("user_id", "login"), "channel": ("channel_id", "channel_name")}
+        payloads = []
+        for _id, subject, rows in found:
+            id_key, name_key = key[subject]
+            payloads += [{"type": "erased", id_key: pk, name_key: name} for pk, name in rows]
+        return payloads
+
+
+def read_tick(
+    cursor: int,
+    dirty: bool,
+    views: frozenset[str],
+    totals: HomeTotals,
+    erasures: Erasures | None = None,
+) -> Tick | None:
     """Rows after `cursor`, rendered and encoded, with the totals the
     subscribed `views` show. Counts no view shows are not read: a view that
     gains its first subscriber meanwhile gets fresh counts from its catch-up,
@@ -88,7 +123,8 @@ def read_tick(cursor: int, dirty: bool, views: frozenset[str], totals: HomeTotal
     # totals (not deltas) make that harmless.
     values = events.message_values(Message.objects.after(cursor).order_by("id"))
     messages = list(values[:BATCH])
-    if not messages and not dirty:
+    erased = erasures.read() if erasures is not None else []
+    if not messages and not dirty and not erased:
         return None
     detected_at = time.time()
     high = messages[-1][0] if messages else cursor
@@ -99,7 +135,7 @@ def read_tick(cursor: int, dirty: bool, views: frozenset[str], totals: HomeTotal
         rows.append(Row(m[0], m[2], m[4] or "", dumps(event), event["type"]))
     channel_ids = {m[1] for m in messages}
     user_ids = {m[3] for m in messages if m[3] is not None}  # None: a whole-chat clear
-    tick = Tick(high=high, rows=rows, detected_at=detected_at)
+    tick = Tick(high=high, rows=rows, detected_at=detected_at, erased=erased)
     if views & {"channels", "channel"}:
         if dirty:
             channel_qs = Channel.objects.active().values(*CHANNEL_FIELDS)[:LIST_TOTALS_LIMIT]

@@ -63,6 +63,7 @@ class Relay:
         self.db_error = ""
         self._dirty_totals = False
         self.totals = reads.HomeTotals()  # read in the reader thread only
+        self.erasures = reads.Erasures()  # likewise
         self.channel_ids: dict[str, int] = {}  # name -> id, for connect validation
         self.user_ids: dict[str, int] = {}
         self.task = loop.create_task(self._run())
@@ -160,7 +161,7 @@ class Relay:
         try:
             views = frozenset(s.view for s in self._first_subscribers())
             tick = await self.loop.run_in_executor(
-                self.reader, reads.read_tick, self.cursor, dirty, views, self.totals
+                self.reader, reads.read_tick, self.cursor, dirty, views, self.totals, self.erasures
             )
         except Exception as exc:
             self._read_failed(exc)
@@ -252,6 +253,7 @@ class Relay:
             if view in events.VIEWS_WITH_MESSAGES:
                 parts = [frame(topic, r.type, r.id, r.data) for r in tick.rows
                          if spec.wants(r.channel_name, r.username)]  # fmt: skip
+                parts += [encode(topic, dict(e, cursor=tick.high)) for e in tick.erased]
             if view == "home" and tick.metrics is not None:
                 parts.append(encode(topic, tick.metrics))
             elif view == "channels":
@@ -358,7 +360,8 @@ def on_channel_changed(sender, **kwargs) -> None:
 
 
 def connect_signals() -> None:
-    from messages_app.signals import channel_changed, messages_stored
+    from messages_app.signals import channel_changed, messages_stored, user_erased
 
     messages_stored.connect(on_messages_stored, dispatch_uid="live.relay.stored")
     channel_changed.connect(on_channel_changed, dispatch_uid="live.relay.channel")
+    user_erased.connect(on_channel_changed, dispatch_uid="live.relay.erased")  # totals changed

@@ -72,9 +72,10 @@ def opt_in(optout: OptOut, *, by: str) -> None:
         optout.delete()
 
 
-def _event(action: str, optout: OptOut, *, by: str, detail: str = "") -> None:
+def _event(action: str, optout: OptOut, *, by: str, detail: str = "", erased=()) -> None:
     OptOutEvent.objects.create(action=action, subject=optout.subject, twitch_id=optout.twitch_id,
-                               login=optout.login, by=by, detail=detail)  # fmt: skip
+                               login=optout.login, by=by, detail=detail,
+                               erased=list(erased))  # fmt: skip
 
 
 def _same(twitch_id: str, login: str) -> Q:
@@ -195,6 +196,9 @@ def _minus(cursor, model, column: str, where: str, counts: Iterable) -> None:
 
 def _finish(optout: OptOut, ids: list[int], erased: int) -> None:
     with transaction.atomic():
+        model = ChatUser if optout.subject == OptOut.Subject.USER else Channel
+        name = "username" if model is ChatUser else "name"
+        rows = [list(row) for row in model.objects.filter(id__in=ids).values_list("id", name)]
         if optout.subject == OptOut.Subject.USER:
             UserChannelStats.objects.filter(user_id__in=ids)._raw_delete(
                 UserChannelStats.objects.db
@@ -209,7 +213,7 @@ def _finish(optout: OptOut, ids: list[int], erased: int) -> None:
             Channel.objects.filter(id__in=ids).delete()
         optout.erased_at = timezone.now()
         optout.save(update_fields=["erased_at"])
-        _event("erased", optout, by=optout.by, detail=f"{erased} lines")
+        _event("erased", optout, by=optout.by, detail=f"{erased} lines", erased=rows)
         transaction.on_commit(lambda: _announce(optout.subject, ids), robust=True)
     scrub()
     log.info("erased %d lines of an opted-out %s", erased, optout.subject)

@@ -421,6 +421,9 @@ class OptOutEvent(models.Model):
     by = models.CharField(max_length=150, blank=True, default="")
     at = models.DateTimeField(auto_now_add=True)
     detail = models.CharField(max_length=200, blank=True, default="")
+    # "erased": [[row id, login], ...] of the user or channel rows erased, for
+    # the live `erased` event (open pages remove those rows).
+    erased = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-at"]

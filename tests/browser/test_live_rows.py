@@ -119,3 +119,28 @@ def test_it_hides_a_deleted_text_on_an_open_page_when_the_archive_hides_it(
         fresh.close()
     finally:
         hidden.stop()
+
+
+def test_an_open_page_removes_the_rows_of_a_user_erased_meanwhile(open_page, server):
+    marker = f"gone{support.token()}"
+    author = f"e{marker}"[:25]
+    page = open_page(server.url)
+    page.goto("/messages")
+    wait_live(page)
+    support.ingest(server.database_url, [
+        chat_line("forsen", author, f"{marker} forget this"),
+        clearchat("forsen", author, duration=60),
+        support.privmsg("forsen", "alice", f"{marker} stays"),
+    ])  # fmt: skip
+    wait_for(page, lambda _snap: len(page.evaluate(ROWS_JS, marker)) == 3, 10, "3 live rows")
+    support.manage(server.database_url, "shell", "-c",
+                   "from messages_app import erasure; "
+                   f"erasure.opt_out('user', login='{author}', by='staff')")  # fmt: skip
+    support.manage(server.database_url, "erase")
+    wait_for(page, lambda _snap: page.locator(f'[data-user="{author}"]').count() == 0
+             and page.locator(f'[data-target-user="{author}"]').count() == 0,
+             10, "the erased user's rows gone")  # fmt: skip
+    assert [r for r in page.evaluate(ROWS_JS, marker).values() if "stays" in r]
+    fresh = open_page(server.url)
+    fresh.goto("/messages")
+    assert page.evaluate(ROWS_JS, marker).keys() == fresh.evaluate(ROWS_JS, marker).keys()

@@ -167,3 +167,22 @@ def test_it_delivers_writes_of_another_process_on_the_in_memory_layer(server, ss
     got = client.messages(100, timeout=10)
     assert [e.data["id"] for e in got] == all_ids_after(start)
     assert got[-1].data["text"] == "ingest 4-19"
+
+
+def test_an_erased_user_is_announced_to_open_pages(server, sse, store):
+    from messages_app import erasure
+    from messages_app.models import ChatUser, OptOut
+
+    store(chat("forsen", "alice", "something to forget", tags={"user-id": "10"}),
+          chat("forsen", "bob", "stays"))  # fmt: skip
+    alice = ChatUser.objects.get(username="alice").pk
+    messages = sse(server.url + "/live?view=messages")
+    channel = sse(server.url + "/live?view=channel&channel=forsen")
+    messages.next(), channel.next()
+    erasure.opt_out(OptOut.Subject.USER, twitch_id="10", login="alice", by="staff")
+    erasure.erase_pending()
+    for client in (messages, channel):
+        erased = client.until(lambda e: e.type == "erased")[-1]
+        assert (erased.data["user_id"], erased.data["login"]) == (alice, "alice")
+    later = store(chat("forsen", "bob", "after"))
+    assert messages.messages(1)[0].data["id"] == later.last_id  # the stream goes on

@@ -83,7 +83,7 @@
       self.setState("connected");
     };
     source.onerror = function () { if (self.source === source) self.lost(); };
-    ["message", "moderation", "metrics", "channel_count", "user_count", "user_profile", "status"].forEach(function (type) {
+    ["message", "moderation", "erased", "metrics", "channel_count", "user_count", "user_profile", "status"].forEach(function (type) {
       source.addEventListener(type, function (event) { if (self.source === source) self.receive(type, event); });
     });
   };
@@ -127,6 +127,7 @@
       this.lastDataAt = Date.now();
       if (this.state !== "connected") this.setState("connected");
       if (type === "message" || type === "moderation") this.queueMessage(data);
+      else if (type === "erased") removeErased(this.root, data);
       else this.applyCounts(type, data);
     }
     // Every event of a stream follows all events up to its cursor (the server
@@ -166,6 +167,19 @@
       });
     });
   };
+
+  // An opted-out user (or channel) was erased: their rows go from the open
+  // page, as they are gone from a fresh load.
+  function removeErased(root, data) {
+    var rows = root.querySelectorAll("[data-live-list] > [data-id]");
+    for (var i = 0; i < rows.length; i++) {
+      var row = rows[i];
+      var gone = data.login
+        ? row.getAttribute("data-user") === data.login || row.getAttribute("data-target-user") === data.login
+        : (row.querySelector(".msg-channel") || {}).textContent === "#" + data.channel_name;
+      if (gone) row.parentNode.removeChild(row);
+    }
+  }
 
   function capOf(list) { return parseInt(list.getAttribute("data-cap") || "500", 10) || 500; }
 
