@@ -380,27 +380,30 @@ def channel_day_links(channel: Channel, day: date) -> LogLinks | None:
 def with_month_links(user: ChatUser, stats: list[UserChannelStats]) -> list[UserChannelStats]:
     """Set `log_month` (the month of the user's newest line in the channel, from
     last_seen_at) and `log_links` (that month in the logs API, None when the API
-    refuses the user or the channel) on each row of a profile's channel table."""
-    user_refused = bool(stats) and bool(refused_users([user]))
-    refused = refused_channels([s.channel for s in stats]) if stats and not user_refused else set()
+    refuses the channel) on each row of a profile's channel table. (A user who
+    opted out has no profile: views.user_detail.)"""
+    refused = refused_channels([s.channel for s in stats]) if stats else set()
     for s in stats:
         newest = s.last_seen_at.astimezone(UTC)
         s.log_month = newest.date().replace(day=1)
         s.log_links = None
-        if not user_refused and s.channel.name not in refused:
+        if s.channel.name not in refused:
             s.log_links = api_logs_links(
                 "channel", s.channel.name, "user", user.username, newest.year, newest.month
             )
     return stats
 
 
+def user_opted_out(login: str) -> bool:
+    """Whether the login (or the account that last had it) opted out."""
+    user = ChatUser.objects.filter(username=login).values_list("twitch_id", flat=True).first()
+    q = Q(login=login) | (Q(twitch_id=user) if user else Q(pk__in=[]))
+    return OptOut.objects.filter(q, subject=OptOut.Subject.USER).exists()
+
+
 def refused_channels(channels: list[Channel]) -> set[str]:
     """The names of the channels that opted out (the API answers them 403)."""
     return _opted_out(OptOut.Subject.CHANNEL, [(c.twitch_id, c.name) for c in channels])
-
-
-def refused_users(users: list[ChatUser]) -> set[str]:
-    return _opted_out(OptOut.Subject.USER, [(u.twitch_id, u.username) for u in users])
 
 
 def _opted_out(subject: str, who: list[tuple[str | None, str]]) -> set[str]:

@@ -426,6 +426,9 @@ def user_detail(request: HttpRequest, name: str) -> HttpResponse:
         url = reverse("messages_app:user", args=[renamed])
         query = request.GET.urlencode()
         return redirect(f"{url}?{query}" if query else url, permanent=True)
+    if pages.user_opted_out(name.lower()):
+        context = {"login": name.lower()}
+        return render(request, "users/opted_out.html", context, status=410)
     user = get_user_or_404(name)
     form = message_filters(request)
     form.cleaned_data["user"] = user  # the profile's user, whatever ?user= says

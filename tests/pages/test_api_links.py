@@ -307,11 +307,14 @@ def test_a_user_with_no_lines_has_no_links(client, two_days, store):
     assert links(html(response)) == set()
 
 
-def test_a_user_who_opted_out_has_no_links(client, two_days):
+def test_a_user_who_opted_out_has_no_profile_and_no_links(client, two_days):
+    """Even before the erasure has run: the profile says they opted out."""
     OptOut.objects.create(subject=OptOut.Subject.USER, login="alice")
-    text = html(client.get("/users/alice"))
-    assert links(text) == set()
-    assert text.count("Not served") == 2
+    response = client.get("/users/alice")
+    assert response.status_code == 410
+    assert "alice opted out of this archive" in html(response)
+    assert links(html(response)) == set()
+    assert "second day" not in html(response)
 
 
 def test_a_channel_that_opted_out_has_no_month_link(client, two_days):
