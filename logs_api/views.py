@@ -6,7 +6,6 @@ Every answer carries CORS for any site, `X-Content-Type-Options: nosniff`
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from functools import wraps
@@ -19,12 +18,12 @@ from logs_api import addressing, formats, periods, reads, streaming
 from logs_api.errors import ApiError, bad_request, error_response, not_found
 from logs_api.periods import Period
 from logs_api.reads import Scope
+from messages_app import optouts
 from messages_app.models import (
     Channel,
     ChannelDay,
     ChatUserName,
     OptOut,
-    OptOutCode,
     UserChannelStats,
 )
 
@@ -33,8 +32,6 @@ LIST_CACHE = "public, max-age=600"
 MAX_LIMIT = 1_000_000
 MAX_OFFSET = 100_000_000
 MAX_SEGMENT = 64
-CODE_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-CODE_LIFETIME = timedelta(seconds=60)
 
 
 def api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -310,8 +307,4 @@ def optout(request: HttpRequest) -> HttpResponse:
         response = HttpResponse("use POST", status=405, content_type="text/plain; charset=utf-8")
         response["Allow"] = "POST, OPTIONS"
         return response
-    now = timezone.now()
-    OptOutCode.objects.filter(created_at__lt=now - CODE_LIFETIME).delete()
-    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
-    OptOutCode.objects.create(code=code, created_at=now)
-    return json_answer(code)
+    return json_answer(optouts.new_code())

@@ -8,6 +8,7 @@ follow it are decided in the same order they were written."""
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import timedelta
 
 from django.utils import timezone
@@ -17,7 +18,19 @@ from messages_app.identity import twitch_user_id
 from messages_app.models import Kind, OptOut, OptOutCode
 
 CODE_LIFETIME = timedelta(seconds=60)
+CODE_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"  # justlog's: 6 of these
 COMMAND_RE = re.compile(r"^!(?:goknut|justlog)\s+optout\s+(\S+)", re.IGNORECASE)
+
+
+def new_code() -> str:
+    """A one-time code for `!goknut optout <code>`, valid CODE_LIFETIME."""
+    now = timezone.now()
+    OptOutCode.objects.filter(created_at__lt=now - CODE_LIFETIME).delete()
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+        if not OptOutCode.objects.filter(code=code).exists():
+            OptOutCode.objects.create(code=code, created_at=now)
+            return code
 
 
 def apply(records: list) -> tuple[list, int]:

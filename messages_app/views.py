@@ -18,9 +18,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from messages_app import pages, search
+from messages_app import optouts, pages, search
 from messages_app.forms import ChannelAddForm, ChannelDeleteForm, MessageFilterForm, UserListForm
 from messages_app.models import (
     Channel,
@@ -477,3 +478,15 @@ def user_detail_rows(request: HttpRequest, name: str) -> HttpResponse:
 def user_summary(request: HttpRequest, name: str) -> HttpResponse:
     """The profile's counters, for polling (data-poll-mode="replace")."""
     return render(request, "users/summary.html", {"profile": get_user_or_404(name)})
+
+
+@require_http_methods(["GET", "POST"])
+def optout_page(request: HttpRequest) -> HttpResponse:
+    """/optout: how to opt out, in plain words; POST gets a visitor a code."""
+    context: dict = {"current": "optout"}
+    if request.method == "POST":
+        context["code"] = optouts.new_code()
+        context["expires_at"] = timezone.now() + optouts.CODE_LIFETIME
+    response = render(request, "optout/page.html", context)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -18,6 +18,7 @@ VISITOR_PAGES = {
     "search": "/search?q=line",
     "search-empty": "/search",
     "not-found": "/users/nobody-here",
+    "optout": "/optout",
 }
 STAFF_PAGES = {
     "staff-channels": "/channels",
