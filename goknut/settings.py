@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "messages_app",
     "live",
     "logs_api",
+    "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs (static only)
 ]
 
 MIDDLEWARE = [
