@@ -64,7 +64,8 @@ def listed_ids(response) -> list[int]:
 
 
 def links(text: str) -> set[str]:
-    return set(re.findall(r'href="(/api/[^"]*)"', text))
+    """The page's links to logs in the API (the footer's link to the API docs aside)."""
+    return set(re.findall(r'href="(/api/[^"]*)"', text)) - {"/api/docs"}
 
 
 def link_to(text: str, label: str) -> str:
