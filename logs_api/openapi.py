@@ -76,6 +76,7 @@ BASIC_EXAMPLE = {
     "id": MESSAGE_ID,
     "tags": EXAMPLE_TAGS,
 }
+NDJSON_EXAMPLE = formats.dumps(BASIC_EXAMPLE).decode() + "\n"
 FULL_EXAMPLE = {
     "text": "hello forsen",
     "systemText": "",
@@ -391,7 +392,7 @@ def log_content() -> dict:
             "json": {"summary": "?json", "value": {"messages": [FULL_EXAMPLE]}},
             "jsonBasic": {"summary": "?jsonBasic", "value": {"messages": [BASIC_EXAMPLE]}}}},
         NDJSON: {"schema": string("One BasicMessage JSON object per line."), "examples": {
-            "ndjson": {"summary": "?ndjson", "value": formats.dumps(BASIC_EXAMPLE) + "\n"}}},
+            "ndjson": {"summary": "?ndjson", "value": NDJSON_EXAMPLE}}},
     }  # fmt: skip
 
 

@@ -229,10 +229,10 @@ def body(fmt: str, first: list | None, chunks: Iterator[list]) -> Iterator[bytes
     if is_array:
         yield b'{"messages":['
     if first is not None:
-        yield formats.render(fmt, first).encode()
+        yield formats.render(fmt, first)
         for chunk in chunks:
             part = formats.render(fmt, chunk)
-            yield (b"," if is_array else b"") + part.encode()
+            yield (b"," if is_array else b"") + part
     if is_array:
         yield b"]}"
 
