@@ -15,6 +15,8 @@ from django.db.models import Max, Min
 from django.db.models.fields.json import KeyTextTransform
 
 from logs_api.periods import Period, days_of, month
+from messages_app.batch_sql import chunks
+from messages_app.batch_sql import table as sql_table
 from messages_app.models import (
     Channel,
     ChannelDay,
@@ -241,15 +243,28 @@ class Logins:
         return self.current[user_id]
 
     def _load(self, user_ids: set[int]) -> None:
-        missing = user_ids - self.current.keys()
+        """Current logins and name histories of the users not seen yet: two
+        plain statements (the ORM's were half the time of a 500-line day)."""
+        missing = list(user_ids - self.current.keys())
         if not missing:
             return
-        self.current.update(ChatUser.objects.filter(pk__in=missing).values_list("id", "username"))
+        users, names_table = sql_table(ChatUser), sql_table(ChatUserName)
         names: dict[int, list[tuple[datetime, str]]] = {}
-        for user_id, login, first in ChatUserName.objects.filter(user_id__in=missing).values_list(
-            "user_id", "login", "first_seen_at"
-        ):
-            names.setdefault(user_id, []).append((first, login))
+        with connection.cursor() as cursor:
+            for chunk in chunks(missing, 500):
+                marks = ", ".join(["%s"] * len(chunk))
+                cursor.execute(f"SELECT id, username FROM {users} WHERE id IN ({marks})", chunk)
+                self.current.update(cursor.fetchall())
+                cursor.execute(
+                    f"SELECT user_id, login, first_seen_at FROM {names_table} "
+                    f"WHERE user_id IN ({marks})",
+                    chunk,
+                )
+                for user_id, login, first in cursor.fetchall():
+                    names.setdefault(user_id, []).append((first, login))
         for user_id, past in names.items():
             if len(past) > 1:  # renamed: the login of each time
-                self.history[user_id] = sorted(past)
+                self.history[user_id] = sorted(
+                    (first if getattr(first, "tzinfo", None) else _utc(first), login)
+                    for first, login in past
+                )
