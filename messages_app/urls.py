@@ -28,5 +28,6 @@ urlpatterns = [
     path("users/<str:name>", views.user_detail, name="user"),
     path("users/<str:name>/rows", views.user_detail_rows, name="user_messages"),
     path("users/<str:name>/summary", views.user_summary, name="user_summary"),
+    path("users/<str:name>/optout", views.user_optout, name="user_optout"),
     path("optout", views.optout_page, name="optout"),
 ]

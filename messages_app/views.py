@@ -21,12 +21,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from messages_app import optouts, pages, search
+from messages_app import erasure, optouts, pages, search
 from messages_app.forms import ChannelAddForm, ChannelDeleteForm, MessageFilterForm, UserListForm
 from messages_app.models import (
     Channel,
     ChatUser,
     Message,
+    OptOut,
     UserChannelStats,
 )
 from messages_app.writes import add_channel, delete_channel, set_channel_enabled
@@ -490,3 +491,18 @@ def optout_page(request: HttpRequest) -> HttpResponse:
     response = render(request, "optout/page.html", context)
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_POST
+@staff_member_required
+@friendly_errors
+def user_optout(request: HttpRequest, name: str) -> HttpResponse:
+    """Staff opt a user out from their profile: their lines stop being stored
+    at once and the running ingest (or `manage.py erase`) erases the rest."""
+    user = get_user_or_404(name)
+    if request.POST.get("confirm") != "yes":
+        raise BadQuery(["Tick the box to confirm: the erasure cannot be undone."])
+    erasure.opt_out(OptOut.Subject.USER, twitch_id=user.twitch_id or "", login=user.username,
+                    by=request.user.get_username())  # fmt: skip
+    flash.success(request, f"{user.username} is opted out; their history is being erased.")
+    return redirect("messages_app:user", user.username)

@@ -24,6 +24,7 @@ STAFF_PAGES = {
     "staff-channels": "/channels",
     "staff-channel": "/channels/forsen",
     "staff-channel-delete": "/channels/forsen/delete",
+    "staff-user": "/users/alice",
 }
 
 

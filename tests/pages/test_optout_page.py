@@ -24,3 +24,27 @@ def test_it_explains_the_flow_and_gives_a_visitor_a_code_that_works_in_chat(clie
 
 def test_every_page_links_to_it(client):
     assert b'href="/optout"' in client.get("/").content
+
+
+def test_staff_opt_a_user_out_from_their_profile(staff_client, store):
+    from django.test import Client
+
+    from messages_app import erasure
+    from messages_app.models import ChatUser, Message, OptOutEvent
+
+    store(chat("forsen", "alice", "forget me", tags={"user-id": "7"}), chat("forsen", "bob"))
+    profile = staff_client.get("/users/alice")
+    assert b"Opt out and erase" in profile.content
+    visitor = Client()
+    assert b"Opt out and erase" not in visitor.get("/users/alice").content  # staff only
+    unconfirmed = staff_client.post("/users/alice/optout")
+    assert unconfirmed.status_code == 400
+    assert visitor.post("/users/alice/optout", {"confirm": "yes"}).status_code == 302  # to login
+    assert not OptOut.objects.exists()
+    done = staff_client.post("/users/alice/optout", {"confirm": "yes"})
+    assert (done.status_code, done["Location"]) == (302, "/users/alice")
+    assert staff_client.get("/users/alice").status_code == 410
+    erasure.erase_pending()  # what the running ingest does next
+    assert not ChatUser.objects.filter(username="alice").exists()
+    assert list(Message.objects.values_list("user__username", flat=True)) == ["bob"]
+    assert OptOutEvent.objects.filter(action="opt-out", by="staff").exists()
