@@ -29,7 +29,8 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
 
 
-def env_int(name: str, default: int, minimum: int | None = None) -> int:
+def env_int(name: str, default: int | None, minimum: int | None = None) -> int | None:
+    """A whole number; `default` when unset or empty (None: no value)."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default

@@ -165,6 +165,9 @@ INGEST_FLUSH_MS = env_int("INGEST_FLUSH_MS", 100, minimum=1)
 # A recent-messages API (robotty/recent-messages2) to fill the gap after every
 # (re)connect, e.g. https://recent-messages.robotty.de/api/v2; unset: no backfill.
 INGEST_BACKFILL_URL = env_http_url("INGEST_BACKFILL_URL")
+# Days a line is kept (unset or empty: forever); a channel's retention_days overrides it.
+# The running ingest and `manage.py prune` remove older lines (messages_app/retention.py).
+RETENTION_DAYS = env_int("RETENTION_DAYS", None, minimum=1)
 
 # Pages: a message a moderator deleted stays readable (marked deleted) unless
 # this is false, which hides its text everywhere (pages, search, live events).

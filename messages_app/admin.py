@@ -28,7 +28,8 @@ class EstimatedCountPaginator(Paginator):
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ["name", "display_name", "enabled", "total_messages", "last_message_at"]
+    list_display = ["name", "display_name", "enabled", "total_messages", "last_message_at",
+                    "retention_days"]  # fmt: skip
     list_filter = ["enabled"]
     search_fields = ["name", "display_name"]
     readonly_fields = ["total_messages", "last_message_at", "created_at", "updated_at"]

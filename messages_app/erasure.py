@@ -22,8 +22,10 @@ stays in the files. PostgreSQL keeps dead rows until VACUUM: docs/privacy.md.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -48,7 +50,11 @@ log = logging.getLogger(__name__)
 
 BATCH = 2000
 FTS_TABLES = ("messages_app_message_fts", "messages_app_chatuser_name")
-MERGE_PAGES = 500  # pages an FTS5 merge step writes: one bounded transaction
+# Between two batches the erasure lets go of the write lock
+# this long. SQLite's lock is not a queue: a writer waiting in its busy handler
+# polls with growing sleeps (up to 100 ms), and an erasure that starts its next
+# batch at once kept a write-path batch waiting 1.9 s (docs/perf.md, "Erasure").
+PAUSE_S = 0.1
 
 
 def opt_out(subject: str, *, twitch_id: str = "", login: str = "", by: str) -> OptOut:
@@ -111,8 +117,9 @@ def _erase(optout: OptOut, batches: int | None, batch_size: int) -> tuple[bool, 
         scope = Q(channel_id__in=ids)
     erased = 0
     while ids and (batches is None or batches > 0):
-        count = _erase_batch(scope, batch_size)
+        count = erase_batch(scope, batch_size)
         erased += count
+        time.sleep(PAUSE_S)  # the write lock is free for ingest now: see PAUSE_S
         if batches is not None:
             batches -= 1
         if count < batch_size:
@@ -145,42 +152,76 @@ def _channels(optout: OptOut):
     return Channel.objects.filter(q)
 
 
-def _erase_batch(scope: Q, batch_size: int) -> int:
-    """Delete one batch of the scope's messages with every total they counted in."""
+def erase_batch(scope: Q, batch_size: int = BATCH) -> int:
+    """Delete one batch (up to `batch_size`, lowest ids first) of the messages the
+    scope selects, with every total they counted in; returns the size of the
+    batch (less than `batch_size`: the scope is done). Shared by the erasure
+    and retention (messages_app/retention.py).
+
+    The ids are found first, by a plain read: on SQLite a transaction holds the
+    write lock from its start, and finding a batch can mean reading many rows
+    that are not in it (retention's sent_at test). The transaction only
+    deletes, and subtracts exactly the rows its DELETE ... RETURNING got, as
+    they were: a second eraser (`manage.py erase` or `prune` beside the running
+    ingest) may pick the same ids, and whichever deletes second subtracts
+    nothing (those lines went all the same, so they count in the batch)."""
+    ids = list(Message.objects.filter(scope).order_by("id").values_list("id", flat=True)
+               [:batch_size])  # fmt: skip
+    if not ids:
+        return 0
     with transaction.atomic():
-        rows = list(
-            Message.objects.filter(scope).order_by("id")
-            .values_list("id", "channel_id", "user_id", "kind", "sent_at")[:batch_size]
-        )  # fmt: skip
-        if not rows:
-            return 0
-        _subtract(rows)
-        ids = [row[0] for row in rows]
+        _subtract(_delete_messages(ids))
+    return len(ids)
+
+
+def _delete_messages(ids: list[int]) -> list[tuple]:
+    """Delete these messages (the search index follows by its triggers); returns
+    (id, channel_id, user_id, kind, sent_at in UTC) of each row this deleted."""
+    table = sql.table(Message)
+    returning = "RETURNING id, channel_id, user_id, kind, sent_at"
+    rows = []
+    with sql.write_cursor() as cursor:
         for chunk in sql.chunks(ids, 500):
-            Message.objects.filter(id__in=chunk)._raw_delete(Message.objects.db)
-    return len(rows)
+            if connection.vendor == "postgresql":
+                cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s) {returning}", [chunk])
+            else:
+                marks = ", ".join(["?"] * len(chunk))
+                cursor.execute(f"DELETE FROM {table} WHERE id IN ({marks}) {returning}", chunk)
+            rows += [(*row[:4], _utc(row[4])) for row in cursor.fetchall()]
+    return rows
+
+
+def _utc(value: datetime | str) -> datetime:
+    """A sent_at as the driver returns it (SQLite: its text), as an aware UTC time."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _subtract(rows: list[tuple]) -> None:
+    """Take deleted rows off every total; a per-user channel row, a minute bucket
+    or a channel day left at 0 goes (nothing of it is stored any more)."""
     counted = [row for row in rows if row[3] in COUNTED_KINDS]
     channels = Counter(row[1] for row in counted)
     users = Counter(row[2] for row in counted)
     stats = Counter((row[2], row[1]) for row in counted)
-    minutes = Counter(row[4].replace(second=0, microsecond=0) for row in counted)
-    days = Counter((row[1], row[4].date()) for row in rows)
     to_db = sql.datetime_adapter()
+    minutes = Counter(to_db(row[4].replace(second=0, microsecond=0)) for row in counted)
     as_text = connection.vendor == "sqlite"
+    days = Counter((row[1], row[4].date().isoformat() if as_text else row[4].date())
+                   for row in rows)  # fmt: skip
     mark = "?" if as_text else "%s"
+    stat_key = f"user_id = {mark} AND channel_id = {mark}"
+    day_key = f"channel_id = {mark} AND day = {mark}"
     with sql.write_cursor() as cursor:
         _minus(cursor, Channel, "total_messages", f"id = {mark}", channels.items())
         _minus(cursor, ChatUser, "total_messages", f"id = {mark}", users.items())
-        _minus(cursor, UserChannelStats, "total_messages",
-               f"user_id = {mark} AND channel_id = {mark}", stats.items())  # fmt: skip
-        _minus(cursor, ActivityBucket, "count", f"minute = {mark}",
-               ((to_db(m), n) for m, n in minutes.items()))  # fmt: skip
-        day_keys = (((c, d.isoformat() if as_text else d), n) for (c, d), n in days.items())
-        _minus(cursor, ChannelDay, "lines", f"channel_id = {mark} AND day = {mark}", day_keys)
-        cursor.execute(f"DELETE FROM {sql.table(ChannelDay)} WHERE lines <= 0")
+        _minus(cursor, UserChannelStats, "total_messages", stat_key, stats.items())
+        _minus(cursor, ActivityBucket, "count", f"minute = {mark}", minutes.items())
+        _minus(cursor, ChannelDay, "lines", day_key, days.items())
+        _drop_empty(cursor, UserChannelStats, "total_messages", stat_key, stats)
+        _drop_empty(cursor, ActivityBucket, "count", f"minute = {mark}", minutes)
+        _drop_empty(cursor, ChannelDay, "lines", day_key, days)
 
 
 def _minus(cursor, model, column: str, where: str, counts: Iterable) -> None:
@@ -194,11 +235,22 @@ def _minus(cursor, model, column: str, where: str, counts: Iterable) -> None:
         cursor.executemany(f"UPDATE {table} SET {column} = {column} - {mark} WHERE {where}", params)
 
 
+def _drop_empty(cursor, model, column: str, where: str, keys: Iterable) -> None:
+    """Delete the rows of these keys whose counter reached 0 (by key: no scan)."""
+    params = [key if isinstance(key, tuple) else (key,) for key in keys]
+    if params:
+        table = sql.table(model)
+        cursor.executemany(f"DELETE FROM {table} WHERE {where} AND {column} <= 0", params)
+
+
 def _finish(optout: OptOut, ids: list[int], erased: int) -> None:
+    """The subject's own rows, then the scrub, and only then `erased_at`: an
+    erasure stopped before its scrub is found pending at the next start (its
+    rows already gone) and scrubbed then."""
+    model = ChatUser if optout.subject == OptOut.Subject.USER else Channel
+    name = "username" if model is ChatUser else "name"
+    rows = [list(row) for row in model.objects.filter(id__in=ids).values_list("id", name)]
     with transaction.atomic():
-        model = ChatUser if optout.subject == OptOut.Subject.USER else Channel
-        name = "username" if model is ChatUser else "name"
-        rows = [list(row) for row in model.objects.filter(id__in=ids).values_list("id", name)]
         if optout.subject == OptOut.Subject.USER:
             UserChannelStats.objects.filter(user_id__in=ids)._raw_delete(
                 UserChannelStats.objects.db
@@ -211,11 +263,12 @@ def _finish(optout: OptOut, ids: list[int], erased: int) -> None:
             )
             ChannelDay.objects.filter(channel_id__in=ids)._raw_delete(ChannelDay.objects.db)
             Channel.objects.filter(id__in=ids).delete()
+    scrub()
+    with transaction.atomic():
         optout.erased_at = timezone.now()
         optout.save(update_fields=["erased_at"])
         _event("erased", optout, by=optout.by, detail=f"{erased} lines", erased=rows)
         transaction.on_commit(lambda: _announce(optout.subject, ids), robust=True)
-    scrub()
     log.info("erased %d lines of an opted-out %s", erased, optout.subject)
 
 
@@ -228,30 +281,38 @@ def _announce(subject: str, ids: list[int]) -> None:
 
 
 def scrub() -> None:
-    """SQLite: leave no byte of erased text in the files. The full-text indexes
-    are merged (an FTS5 delete only adds a tombstone; the terms stay in the
-    older segments until a merge rewrites them) in bounded steps, then the WAL,
-    which still holds old page images, is checkpointed and truncated. Freed
-    pages were overwritten as they were freed (secure_delete)."""
+    """SQLite: leave no byte of erased text in the files. An FTS5 delete only
+    adds a tombstone; the terms stay in the older segments until they are
+    rewritten, so each full-text index is optimized (merged into one segment,
+    one transaction), then the WAL, which still holds old page images, is
+    checkpointed and truncated. Freed pages were overwritten as they were
+    freed (secure_delete).
+
+    Why not FTS5's incremental 'merge' in small steps: while chat is stored,
+    new segments keep arriving and the merge works on them, so it never
+    reports done and need not ever rewrite the old, large segment (seen: 231
+    steps in 40 s). The optimize holds the write lock for about 0.7 s per
+    million messages archived (docs/perf.md, "Erasure"); ingest's queue
+    absorbs it. SQLite 3.42's FTS5 'secure-delete' option would remove the
+    terms at delete time; Debian 12 ships 3.40."""
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cursor:
         for table in FTS_TABLES:
-            while True:
-                with transaction.atomic():
-                    before = _changes(cursor)
-                    cursor.execute(
-                        f"INSERT INTO {table}({table}, rank) VALUES('merge', -{MERGE_PAGES})"
-                    )
-                    if _changes(cursor) - before < 2:  # nothing left to merge
-                        break
+            time.sleep(PAUSE_S)
+            with transaction.atomic():
+                cursor.execute(f"INSERT INTO {table}({table}) VALUES('optimize')")
+        # PASSIVE first: it copies the WAL without blocking writers; the
+        # TRUNCATE that follows (which does block them) has little left to do.
+        # Without it, truncating the WAL of a 100,000-line erasure held a
+        # write-path batch for 1.4 s (docs/perf.md, "Erasure").
+        for _attempt in range(50):
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            _busy, log_pages, done = cursor.fetchone()
+            if done >= log_pages:
+                break
         for _attempt in range(20):
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             busy, _log, _done = cursor.fetchone()
             if not busy:
                 break
-
-
-def _changes(cursor) -> int:
-    cursor.execute("SELECT total_changes()")
-    return cursor.fetchone()[0]

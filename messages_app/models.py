@@ -40,6 +40,14 @@ class Channel(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     total_messages = models.BigIntegerField(default=0)
     last_message_at = models.DateTimeField(null=True, blank=True)
+    # Days a line of this channel is kept (messages_app/retention.py).
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="retention (days)",
+        help_text="Lines older than this many days are removed. Empty: the RETENTION_DAYS "
+        "setting; 0: kept forever.",
+    )
 
     objects = ChannelQuerySet.as_manager()
 

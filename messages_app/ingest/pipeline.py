@@ -63,6 +63,20 @@ def _erase_a_batch() -> int:
         close_old_connections()
 
 
+def _prune_a_batch(pruner) -> int:
+    try:
+        return pruner.step(time.monotonic())
+    finally:
+        close_old_connections()
+
+
+def _stop_pruning(pruner) -> None:
+    try:
+        pruner.close()  # a pass cut short still leaves no trace in the files
+    except DatabaseError as exc:
+        log.warning("scrubbing after expired chat failed: %s", exc)
+
+
 class IngestStats:
     """What happened to the input: stored, duplicates, skipped by reason.
 
@@ -283,12 +297,16 @@ class Pipeline:
             executor.shutdown(wait=False)
 
     async def _erasures(self) -> None:
-        """Erase opted-out users and channels while chat is stored: one batch
-        at a time from a thread of its own (its own connection), so the writer
-        never waits for more than one erasure batch (messages_app/erasure.py).
-        A stopped ingest resumes the erasure when it starts again."""
+        """Erase opted-out users and channels while chat is stored, and when no
+        erasure waits, remove expired lines (retention): one batch at a time
+        from a thread of its own (its own connection), so the writer never
+        waits for more than one batch (messages_app/erasure.py, retention.py).
+        A stopped ingest resumes both when it starts again."""
+        from messages_app.retention import Pruner
+
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-erasure")
+        pruner = Pruner()
         try:
             while True:
                 try:
@@ -297,10 +315,19 @@ class Pipeline:
                     log.warning("erasure of opted-out chat failed, retrying: %s", exc)
                     erased = 0
                 metrics.ERASED.inc(erased)
-                await asyncio.sleep(0 if erased else ERASURE_POLL_S)
+                pruned = 0
+                if not erased:  # an erasure goes first
+                    try:
+                        pruned = await loop.run_in_executor(executor, _prune_a_batch, pruner)
+                    except DatabaseError as exc:
+                        log.warning("removing expired chat failed, retrying later: %s", exc)
+                await asyncio.sleep(0 if erased or pruned else ERASURE_POLL_S)
         finally:
+            executor.submit(_stop_pruning, pruner)
             executor.submit(close_connection)
-            executor.shutdown(wait=False)
+            # A batch in flight (its scrub included) finishes before ingest
+            # ends: the files are left as an erasure leaves them.
+            await asyncio.shield(loop.run_in_executor(None, executor.shutdown, True))
 
     def _take(self, count: int) -> list[ChatRecord]:
         queue = self._queue
