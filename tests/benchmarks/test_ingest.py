@@ -112,7 +112,7 @@ def empty_archive() -> None:
     with connection.cursor() as cursor:
         for table in (
             "message", "pendingdeletion", "userchannelstats", "chatusername", "chatuser",
-            "activitybucket", "channel",
+            "activitybucket", "channelday", "channel",
         ):  # fmt: skip
             cursor.execute(f"DELETE FROM messages_app_{table}")
 
