@@ -207,10 +207,8 @@ def _absorb_channel(cursor, keep: int, drop: int) -> None:
             WHERE channel_id = {mark} AND true
             ON CONFLICT (channel_id, day) DO UPDATE SET
                 lines = {days}.lines + excluded.lines,
-                first_id = CASE WHEN excluded.first_id < {days}.first_id
-                    THEN excluded.first_id ELSE {days}.first_id END,
-                last_id = CASE WHEN excluded.last_id > {days}.last_id
-                    THEN excluded.last_id ELSE {days}.last_id END""",
+                first_id = {sql.earlier(days, "first_id")},
+                last_id = {sql.later(days, "last_id")}""",
         [keep, drop],
     )
     cursor.execute(f"DELETE FROM {days} WHERE channel_id = {mark}", [drop])

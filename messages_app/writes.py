@@ -393,10 +393,8 @@ def _upsert_buckets(cursor, counted: Counted) -> None:
         {{rows}}
         ON CONFLICT (minute) DO UPDATE SET
             count = {table}.count + excluded.count,
-            first_id = CASE WHEN excluded.first_id < {table}.first_id
-                THEN excluded.first_id ELSE {table}.first_id END,
-            last_id = CASE WHEN excluded.last_id > {table}.last_id
-                THEN excluded.last_id ELSE {table}.last_id END"""
+            first_id = {sql.earlier(table, "first_id")},
+            last_id = {sql.later(table, "last_id")}"""
     sql.execute_rows(cursor, statement, rows, BUCKET_TYPES)
 
 
@@ -421,10 +419,8 @@ def _upsert_channel_days(
         {{rows}}
         ON CONFLICT (channel_id, day) DO UPDATE SET
             lines = {table}.lines + excluded.lines,
-            first_id = CASE WHEN excluded.first_id < {table}.first_id
-                THEN excluded.first_id ELSE {table}.first_id END,
-            last_id = CASE WHEN excluded.last_id > {table}.last_id
-                THEN excluded.last_id ELSE {table}.last_id END"""
+            first_id = {sql.earlier(table, "first_id")},
+            last_id = {sql.later(table, "last_id")}"""
     sql.execute_rows(cursor, statement, rows, DAY_TYPES)
 
 
