@@ -4,6 +4,7 @@ period at once. A channel's days (ChannelDay) bound the id range scanned."""
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ from messages_app.models import (
     UserChannelStats,
 )
 
-CHUNK = 2000
+# Lines read and sent at a time. GOKNUT_API_CHUNK exists for the tests, which
+# stream their small archive in chunks of a few lines (tests/api/test_streaming.py).
+CHUNK = int(os.environ.get("GOKNUT_API_CHUNK", "2000"))
 FIELDS = ("id", "kind", "text", "system_text", "sent_at", "twitch_id", "is_action", "user_id",
           "deleted_at")  # fmt: skip
 

@@ -6,6 +6,7 @@ Every answer carries CORS for any site, `X-Content-Type-Options: nosniff`
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from functools import wraps
@@ -203,9 +204,19 @@ def log_answer(request, scope: Scope, period: Period, *, empty_is_404: bool = Tr
     first = next(chunks, None)
     if first is None and empty_is_404:
         raise not_found("Not found")
-    response = StreamingHttpResponse(
-        streaming.stream(lambda: body(fmt, first, chunks)), content_type=formats.CONTENT_TYPES[fmt]
-    )
+    second = next(chunks, None) if first is not None else None
+    if second is None:
+        # All of it is in hand (at most one chunk): a plain answer, without
+        # the async iterator's thread hop per part (a day of 500 lines: 17.7
+        # -> ms p50 under daphne, docs/perf.md).
+        content = b"".join(body(fmt, first, iter(())))
+        response = HttpResponse(content, content_type=formats.CONTENT_TYPES[fmt])
+    else:
+        rest = itertools.chain([second], chunks)
+        response = StreamingHttpResponse(
+            streaming.stream(lambda: body(fmt, first, rest)),
+            content_type=formats.CONTENT_TYPES[fmt],
+        )
     response["Cache-Control"] = period.cache_control()
     return response
 
