@@ -42,14 +42,7 @@ def render_tags(tags: dict[str, str]) -> str:
     if "\x00" in "".join(tags.values()):
         return ";".join(f"{key}{escape_tag_value(tags[key[:-1]])}" for key in keys)
     text = "\x00".join([key + tags[key[:-1]] for key in keys])
-    return (
-        text.replace("\\", "\\\\")
-        .replace(";", "\\:")
-        .replace(" ", "\\s")
-        .replace("\r", "\\r")
-        .replace("\n", "\\n")
-        .replace("\x00", ";")
-    )
+    return escape_tag_value(text).replace("\x00", ";")  # keys hold nothing it escapes
 
 
 def raw_line(line, tags: dict[str, str] | None = None) -> str:
