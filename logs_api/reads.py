@@ -164,14 +164,19 @@ def month_bounds(channel: Channel, first: date, last: date) -> dict[tuple[int, i
 
 
 def random_line(scope: Scope) -> Line | None:
-    """One line picked at random: a random id of the channel's range, then the
-    first line of the scope at or after it (else before it)."""
-    row = ChannelDay.objects.filter(channel=scope.channel).aggregate(
-        lo=Min("first_id"), hi=Max("last_id")
+    """One line picked at random: a day of the channel drawn by its number of
+    lines, a random id of that day's range (ids are times, so a busy hour is as
+    likely as its share of chat), then the first line of the scope at or after
+    it (else before it)."""
+    days = list(
+        ChannelDay.objects.filter(channel=scope.channel, lines__gt=0).values_list(
+            "lines", "first_id", "last_id"
+        )
     )
-    if row["lo"] is None:
+    if not days:
         return None
-    pick = random.randint(row["lo"], row["hi"])
+    _lines, lo, hi = random.choices(days, weights=[d[0] for d in days])[0]
+    pick = random.randint(lo, hi)
     qs = scope.queryset()
     found = list(qs.filter(id__gte=pick).order_by("id").values_list(*FIELDS, "tags")[:1]) or list(
         qs.filter(id__lt=pick).order_by("-id").values_list(*FIELDS, "tags")[:1]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from django.db import connections, models
+from django.db import connection, connections, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
+from messages_app import message_ids
 from messages_app.validators import validate_twitch_login
 
 
@@ -282,6 +283,20 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.text[:40]}"
+
+    def save(self, *args, **kwargs) -> None:
+        """A message made through the ORM (tests, the shell; ingest uses
+        writes.store_batch) gets its id from the time it was sent, as every
+        message does (message_ids.py)."""
+        if self.pk is None:
+            connection.ensure_connection()
+            cursor = connection.connection.cursor()
+            try:
+                self.pk = message_ids.assign(cursor, [self.sent_at])[0]
+            finally:
+                cursor.close()
+            kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
 
     @property
     def color(self) -> str:

@@ -21,7 +21,7 @@ executemany, whose one-row statement is prepared once, not once per row count.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -30,7 +30,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from messages_app import batch_sql as sql
-from messages_app import deletions, identity, optouts
+from messages_app import deletions, identity, message_ids, optouts
 from messages_app.models import (
     COUNTED_KINDS,
     ActivityBucket,
@@ -87,6 +87,7 @@ class BatchResult:
     duplicates: int = 0
     invalid: int = 0
     opted_out: int = 0  # lines of opted-out users or channels, not stored
+    kinds: Counter = field(default_factory=Counter)  # stored lines per models.Kind
     first_id: int | None = None
     last_id: int | None = None
     channel_ids: set[int] = field(default_factory=set)
@@ -171,9 +172,10 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
             identity.upsert_names(cursor, counted, user_ids, unsettled)
             _upsert_buckets(cursor, counted)
         _upsert_channel_days(cursor, stamped, ids, channel_ids)
-        deletions.mark_deleted(cursor, stamped, ids[0])
+        deletions.mark_deleted(cursor, stamped, min(ids))
         result.stored = len(ids)
-        result.first_id, result.last_id = ids[0], ids[-1]
+        result.kinds.update(r.kind for r in fresh)
+        result.first_id, result.last_id = min(ids), max(ids)
         result.channel_ids = set(channel_ids.values())
         result.user_ids = set(user_ids.values())
         # robust: a failing receiver is logged, and the committed batch is not
@@ -313,17 +315,18 @@ def _insert_messages(
 ) -> list[int]:
     """Insert the messages; returns their ids in record order.
 
-    Both SQLite and PostgreSQL assign the ids of a multi-row INSERT in VALUES
-    order (one writer holds SQLite's lock; a PostgreSQL statement draws its
-    sequence values row by row), so sorted ids line up with the records.
+    The ids follow the time each line was sent (message_ids.py): ORDER BY id is
+    time order, also for history that arrives late (an import).
 
     One multi-row statement, not executemany: every statement opens a savepoint
     and SQLite's FTS5 flushes its pending terms to disk at each one, so row-by-row
     inserts would write one index segment per message (docs/perf.md).
     """
     to_json = connection.ops.adapt_json_value
+    ids = message_ids.assign(cursor, [r.sent_at for r, _at in stamped])
     rows = [
         (
+            id_,
             channel_ids[r.channel],
             user_ids.get(r.username),  # None: a clear of the whole chat
             r.text,
@@ -334,17 +337,16 @@ def _insert_messages(
             r.kind,
             r.system_text,
         )
-        for r, at in stamped
+        for (r, at), id_ in zip(stamped, ids, strict=True)
     ]
     statement = f"""
-        INSERT INTO {sql.table(Message)} (channel_id, user_id, text, sent_at, twitch_id,
+        INSERT INTO {sql.table(Message)} (id, channel_id, user_id, text, sent_at, twitch_id,
                                        tags, is_action, kind, system_text)
         {{rows}}
         ON CONFLICT DO NOTHING
         RETURNING id"""
-    ids = sorted(id_ for (id_,) in sql.upsert(cursor, statement, rows, MESSAGE_TYPES))
-    if len(ids) != len(rows):
-        raise _LostRace
+    if len(sql.upsert(cursor, statement, rows, MESSAGE_TYPES)) != len(rows):
+        raise _LostRace  # a Twitch id (or an id) another writer took meanwhile
     return ids
 
 
@@ -383,9 +385,9 @@ def _upsert_buckets(cursor, counted: Counted) -> None:
     for record, _at, id_ in counted:
         entry = buckets[record.sent_at.replace(second=0, microsecond=0)]
         if entry[0] == 0:
-            entry[1] = id_
+            entry[1] = entry[2] = id_
         entry[0] += 1
-        entry[2] = id_  # ids ascend with the records
+        entry[1], entry[2] = min(entry[1], id_), max(entry[2], id_)
     rows = [(to_db(m), n, lo, hi) for m, (n, lo, hi) in buckets.items()]
     table = sql.table(ActivityBucket)
     statement = f"""
@@ -410,7 +412,7 @@ def _upsert_channel_days(
             days[key] = [1, id_, id_]
         else:
             entry[0] += 1
-            entry[2] = id_  # ids ascend with the records
+            entry[1], entry[2] = min(entry[1], id_), max(entry[2], id_)
     as_text = connection.vendor == "sqlite"  # the sqlite3 date adapter is deprecated
     rows = [(pk, day.isoformat() if as_text else day, *entry) for (pk, day), entry in days.items()]
     table = sql.table(ChannelDay)
@@ -430,7 +432,8 @@ CHANNEL_TYPES = (
 )  # fmt: skip
 USER_TYPES = ("text", "text", "timestamptz", "timestamptz", "bigint", "text")
 MESSAGE_TYPES = (
-    "bigint", "bigint", "text", "timestamptz", "text", "jsonb", "boolean", "smallint", "text",
+    "bigint", "bigint", "bigint", "text", "timestamptz", "text", "jsonb", "boolean", "smallint",
+    "text",
 )  # fmt: skip
 STATS_TYPES = ("bigint", "bigint", "bigint", "timestamptz", "timestamptz")
 BUCKET_TYPES = ("timestamptz", "bigint", "bigint", "bigint")

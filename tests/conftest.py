@@ -82,3 +82,12 @@ def _forget_settled_identities():
 
     identity.KNOWN_USERS.clear()
     identity.KNOWN_CHANNELS.clear()
+
+
+def stored_ids(result) -> list[int]:
+    """The ids of the rows one store_batch call stored (a BatchResult), in order.
+    Ids are times (message_ids.py), not a dense range."""
+    from messages_app.models import Message
+
+    rows = Message.objects.filter(id__gte=result.first_id, id__lte=result.last_id)
+    return list(rows.order_by("id").values_list("id", flat=True))

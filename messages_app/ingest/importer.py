@@ -37,8 +37,6 @@ from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
 
-from django.db import connection
-
 from messages_app.ingest.parser import (
     KNOWN_COMMANDS,
     RECORD_COMMANDS,
@@ -51,7 +49,7 @@ from messages_app.ingest.parser import (
     to_record,
 )
 from messages_app.ingest.pipeline import IngestStats, Pipeline
-from messages_app.models import Kind, Message
+from messages_app.models import Kind
 from messages_app.writes import BatchResult, ChatRecord, store_batch
 
 # -- finding the files ----------------------------------------------------------
@@ -423,25 +421,10 @@ def counting_store(kinds: Counter) -> Callable[[list[ChatRecord]], BatchResult]:
 
     def store(batch: list[ChatRecord]) -> BatchResult:
         result = store_batch(batch)
-        if result.stored == len(batch):  # the usual case of a first import: no query
-            kinds.update(record.kind for record in batch)
-        elif result.stored:
-            kinds.update(stored_kinds(result.first_id, result.last_id))
+        kinds.update(result.kinds)
         return result
 
     return store
-
-
-def stored_kinds(first_id: int, last_id: int) -> dict[int, int]:
-    """Kinds of the rows of one batch: its ids are first_id..last_id and no other
-    writer's (SQLite writes one at a time; writes.lock_message_ids on PostgreSQL)."""
-    table = connection.ops.quote_name(Message._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT kind, COUNT(*) FROM {table} WHERE id BETWEEN %s AND %s GROUP BY kind",
-            [first_id, last_id],
-        )
-        return dict(cursor.fetchall())
 
 
 # -- progress ---------------------------------------------------------------------

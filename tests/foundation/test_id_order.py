@@ -37,18 +37,17 @@ def test_a_late_commit_never_lets_a_higher_id_show_first(store):
 
     def slow_writer():
         with transaction.atomic():
-            result = store(*[chat(text=f"slow {n}") for n in range(50)])
-            first_ids.extend(range(result.first_id, result.last_id + 1))
+            store(*[chat(text=f"slow {n}") for n in range(50)])
             first_stored.set()
             time.sleep(0.6)  # ingest stuck mid-commit (slow disk, long batch)
 
     def quick_writer():
         first_stored.wait(5)
-        # Another channel, user and minute (a replayed old log): no row lock
-        # shared with the slow writer.
-        old = datetime.now(UTC) - timedelta(days=3)
-        result = store(*[chat("xqc", "other", f"quick {n}", sent_at=old) for n in range(50)])
-        second_ids.extend(range(result.first_id, result.last_id + 1))
+        # Another channel, user and minute: no row lock shared with the slow
+        # writer. Sent now (a minute ahead of the slow lines' bucket): new chat,
+        # whose ids go above the slow writer's.
+        soon = datetime.now(UTC) + timedelta(minutes=1)
+        store(*[chat("xqc", "other", f"quick {n}", sent_at=soon) for n in range(50)])
 
     def reader():
         deadline = time.monotonic() + 5
@@ -62,6 +61,8 @@ def test_a_late_commit_never_lets_a_higher_id_show_first(store):
     for thread in threads:
         thread.join(15)
 
+    for prefix, ids in (("slow", first_ids), ("quick", second_ids)):
+        ids.extend(Message.objects.filter(text__startswith=prefix).values_list("id", flat=True))
     assert len(first_ids) == len(second_ids) == 50
     assert min(second_ids) > max(first_ids)
     assert snapshots[-1] == set(first_ids) | set(second_ids)

@@ -1,5 +1,7 @@
 """Migrating an existing archive forward fills what the stored lines know."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -87,3 +89,52 @@ def test_it_fills_the_days_of_every_channel_from_the_stored_lines():
         }
     finally:
         migrate(("messages_app", max_migration()))
+
+
+def test_it_renumbers_an_archive_so_that_ids_follow_the_time_sent():
+    from messages_app import message_ids
+    from messages_app.search import newest_matches
+
+    apps = migrate(("messages_app", "0011_channel_retention_days"))
+    try:
+        Channel = apps.get_model("messages_app", "Channel")
+        Message = apps.get_model("messages_app", "Message")
+        forsen = Channel.objects.create(name="forsen")
+        restart_message_ids()  # as in an archive made before 0012: ids from 1
+        sent = ["2025-01-01T10:00:00Z", "2024-12-31T23:00:00Z", "2025-01-01T10:00:00Z",
+                "2025-01-01T09:59:30Z"]  # fmt: skip
+        for n, at in enumerate(sent):  # arrival order: ids 1-4, not time order
+            Message.objects.create(channel=forsen, text=f"needle {n}", sent_at=at, kind=1)
+        apps = migrate(("messages_app", "0012_time_ordered_ids"))
+        Message = apps.get_model("messages_app", "Message")
+        rows = list(Message.objects.order_by("id").values_list("id", "text"))
+        assert [text for _, text in rows] == ["needle 1", "needle 3", "needle 0", "needle 2"]
+        ten = message_ids.slot(datetime(2025, 1, 1, 10, tzinfo=UTC))
+        assert [id_ for id_, _ in rows][2:] == [ten, ten + 1]  # one microsecond apart
+        days = apps.get_model("messages_app", "ChannelDay").objects.order_by("day")
+        assert [(d.day.isoformat(), d.lines, d.first_id, d.last_id) for d in days] == [
+            ("2024-12-31", 1, rows[0][0], rows[0][0]),
+            ("2025-01-01", 3, rows[1][0], rows[3][0]),
+        ]
+        buckets = apps.get_model("messages_app", "ActivityBucket").objects.order_by("minute")
+        assert [(b.count, b.first_id, b.last_id) for b in buckets] == [
+            (1, rows[0][0], rows[0][0]), (1, rows[1][0], rows[1][0]), (2, ten, ten + 1),
+        ]  # fmt: skip
+    finally:
+        migrate(("messages_app", max_migration()))
+    # The search index follows the new ids (SQLite rebuilds it).
+    from messages_app.models import Message as Current
+
+    found = newest_matches(Current.objects.all(), "needle", 10)
+    assert [m.text for m in found] == ["needle 2", "needle 0", "needle 3", "needle 1"]
+
+
+def restart_message_ids() -> None:
+    """Make the next autoincrement message id 1, whatever earlier tests stored."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("DELETE FROM sqlite_sequence WHERE name = 'messages_app_message'")
+        else:
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('messages_app_message', 'id'), 1, false)"
+            )

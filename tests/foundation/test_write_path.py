@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from django.db import transaction
 
+from messages_app import message_ids
 from messages_app.models import ActivityBucket, Channel, ChatUser, Message, UserChannelStats
 from messages_app.search import matching
 from messages_app.signals import channel_changed, messages_stored
@@ -156,8 +157,8 @@ def test_it_maps_minutes_to_the_ids_stored_in_them(store):
         chat(sent_at=minute + timedelta(minutes=1)),
     )
     bucket = ActivityBucket.objects.get(minute=minute)
-    first = result.first_id
-    assert (bucket.count, bucket.first_id, bucket.last_id) == (2, first, first + 1)
+    ids = [message_ids.slot(minute + timedelta(seconds=s)) for s in (5, 50)]
+    assert (bucket.count, bucket.first_id, bucket.last_id) == (2, *ids)
     since = Message.objects.sent_between(minute + timedelta(minutes=1), None)
     assert [m.id for m in since] == [result.last_id]
 
@@ -253,11 +254,12 @@ def test_it_keeps_each_channels_days_with_their_id_ranges(store):
         chat("xqc", sent_at=late),
         chat("forsen", "mod", "", kind=Kind.CLEARCHAT, sent_at=late + timedelta(seconds=1)),
     )
-    second = store(chat("forsen", sent_at=late - timedelta(hours=5)))  # a late arrival
+    # A late arrival: history, so its id is its own time, below the others.
+    second = store(chat("forsen", sent_at=late - timedelta(hours=5)))
     rows = {(d.channel.name, d.day.isoformat()): (d.lines, d.first_id, d.last_id)
             for d in ChannelDay.objects.select_related("channel")}  # fmt: skip
     assert rows == {
-        ("forsen", "2026-01-01"): (2, first.first_id, second.first_id),
+        ("forsen", "2026-01-01"): (2, second.first_id, first.first_id),
         ("xqc", "2026-01-01"): (1, first.first_id + 1, first.first_id + 1),
         ("forsen", "2026-01-02"): (1, first.last_id, first.last_id),
     }
