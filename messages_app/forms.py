@@ -157,3 +157,30 @@ class ChannelDeleteForm(forms.Form):
         widget=forms.RadioSelect,
         label="What happens to the messages?",
     )
+
+
+class ChannelRetentionForm(forms.Form):
+    """How long a channel's lines are kept (Channel.retention_days)."""
+
+    KEEP = [
+        ("default", "The archive's default"),
+        ("forever", "Forever"),
+        ("days", "A number of days"),
+    ]
+    keep = forms.ChoiceField(
+        choices=KEEP, widget=forms.RadioSelect, label="Keep this channel's lines"
+    )
+    days = forms.IntegerField(
+        required=False, min_value=1, max_value=36_500, label="Days", help_text="1 to 36,500."
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("keep") == "days" and data.get("days") is None:
+            self.add_error("days", "Say how many days to keep, or pick another choice.")
+        return data
+
+    def retention_days(self) -> int | None:
+        """The value for Channel.retention_days: None default, 0 forever."""
+        keep = self.cleaned_data["keep"]
+        return None if keep == "default" else 0 if keep == "forever" else self.cleaned_data["days"]

@@ -23,6 +23,7 @@ urlpatterns = [
     path("channels/<str:name>/rows", views.channel_detail_rows, name="channel_rows"),
     path("channels/<str:name>/enabled", views.channel_enabled, name="channel_enabled"),
     path("channels/<str:name>/delete", views.channel_delete, name="channel_delete"),
+    path("channels/<str:name>/retention", views.channel_retention, name="channel_retention"),
     path("users", views.user_list, name="users"),
     path("users/rows", views.user_rows, name="user_rows"),
     path("users/<str:name>", views.user_detail, name="user"),

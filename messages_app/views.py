@@ -22,7 +22,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from messages_app import erasure, optouts, pages, search
-from messages_app.forms import ChannelAddForm, ChannelDeleteForm, MessageFilterForm, UserListForm
+from messages_app.forms import (
+    ChannelAddForm,
+    ChannelDeleteForm,
+    ChannelRetentionForm,
+    MessageFilterForm,
+    UserListForm,
+)
 from messages_app.models import (
     Channel,
     ChatUser,
@@ -30,7 +36,13 @@ from messages_app.models import (
     OptOut,
     UserChannelStats,
 )
-from messages_app.writes import add_channel, delete_channel, set_channel_enabled
+from messages_app.retention import retention_days
+from messages_app.writes import (
+    add_channel,
+    delete_channel,
+    set_channel_enabled,
+    set_channel_retention,
+)
 
 # The "older" button and the end-of-history note of each message list, shared
 # by its page and its rows partial (which swaps the pager out of band).
@@ -324,8 +336,35 @@ def channel_detail(request: HttpRequest, name: str) -> HttpResponse:
         "log_day": log_day,
         "log_links": pages.channel_day_links(channel, log_day) if log_day else None,
         **channel_pager(data["day"]),
+        **retention_context(channel),
     }
     return render(request, "channels/detail.html", context)
+
+
+def retention_context(channel: Channel, form: ChannelRetentionForm | None = None) -> dict:
+    """How long the channel's lines are kept, and the staff form that sets it."""
+    own = channel.retention_days
+    initial = {"keep": "default" if own is None else "forever" if own == 0 else "days"}
+    return {
+        "kept_days": retention_days(own, settings.RETENTION_DAYS),
+        "default_days": settings.RETENTION_DAYS,
+        "retention_form": form or ChannelRetentionForm(initial={**initial, "days": own or None}),
+    }
+
+
+@require_POST
+@staff_member_required
+@friendly_errors
+def channel_retention(request: HttpRequest, name: str) -> HttpResponse:
+    channel = get_channel_or_404(name)
+    form = ChannelRetentionForm(request.POST)
+    if not form.is_valid():
+        raise BadQuery([e for errors in form.errors.values() for e in errors])
+    set_channel_retention(channel, form.retention_days())
+    kept = retention_days(channel.retention_days, settings.RETENTION_DAYS)
+    said = "forever" if kept is None else f"{kept:,} days"
+    flash.success(request, f"#{channel.name} keeps its lines {said}.")
+    return redirect("messages_app:channel", channel.name)
 
 
 @require_GET

@@ -493,6 +493,15 @@ def set_channel_enabled(channels: Iterable[Channel], enabled: bool) -> int:
     return updated
 
 
+def set_channel_retention(channel: Channel, days: int | None) -> None:
+    """Keep a channel's lines `days` days (None: the RETENTION_DAYS default, 0:
+    forever); the running ingest prunes by it at its next pass."""
+    with transaction.atomic():
+        channel.retention_days = days
+        channel.save(update_fields=["retention_days", "updated_at"])
+        _channels_changed([channel.pk])
+
+
 def save_channel(channel: Channel) -> None:
     """Save a channel edited as a whole (the admin's form)."""
     with transaction.atomic():
