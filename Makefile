@@ -24,14 +24,19 @@ migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 
 # The web server and ingest side by side; Ctrl-C (or either one exiting) stops
-# both. With no Twitch channel configured (TWITCH_CHANNELS unset, none enabled
-# in the database) ingest runs the built-in chat simulator: `ingest --demo`.
+# both. Chat comes from Twitch or from the built-in simulator (`ingest --demo`),
+# and make run says which and why (messages_app/ingest/heartbeat.py,
+# make_run_plan): INGEST_SOURCE=twitch|demo if given, Twitch when
+# TWITCH_CHANNELS is set, else the source that ran on this database last, else
+# Twitch if channels are enabled, else the demo. A switch is said out loud.
+# The demo keeps the pages offline: emotes as names (EMOTE_IMAGES=false unless set).
+INGEST_SOURCE ?=
 run: SHELL := /bin/bash
 run: migrate
-	@demo=$$($(BIN)/python manage.py shell --no-imports -v 0 -c "from django.conf import settings; \
-	from messages_app.models import Channel; \
-	print('' if settings.TWITCH_CHANNELS or Channel.objects.to_join().exists() else '--demo')"); \
-	if [ -n "$$demo" ]; then echo "No Twitch channels configured: chat comes from the simulator."; fi; \
+	@plan=$$($(BIN)/python manage.py shell --no-imports -v 0 -c "from messages_app.ingest.heartbeat import make_run_plan; \
+	print(make_run_plan('$(INGEST_SOURCE)'))") || exit 1; \
+	echo "$$plan" | tail -n +2; demo=$$(echo "$$plan" | head -n 1); \
+	if [ -n "$$demo" ]; then export EMOTE_IMAGES=$${EMOTE_IMAGES:-false}; fi; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) goknut.asgi:application & web=$$!; \
 	$(BIN)/python manage.py ingest $$demo & ingest=$$!; \
 	trap 'stopping=1; kill -TERM $$web $$ingest 2>/dev/null' INT TERM; \

@@ -5,6 +5,7 @@ with a message the operator can act on.
 """
 
 import os
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -68,3 +69,21 @@ def http_url(name: str, raw: str) -> str:
 
 def env_http_url(name: str, default: str = "") -> str:
     return http_url(name, os.environ.get(name, default))
+
+
+def networks(name: str, raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated CIDRs (`10.0.0.0/8,::1/128`; a bare address is one host);
+    a bad one raises ImproperlyConfigured naming `name`."""
+    found = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        try:
+            found.append(ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list CIDR networks, got {item!r}") from None
+    return tuple(found)
+
+
+def env_networks(name: str, default: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    return networks(name, os.environ.get(name, default))

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from goknut.env import env_bool, env_http_url, env_int, env_list, env_str
+from goknut.env import env_bool, env_http_url, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -172,6 +172,10 @@ RETENTION_DAYS = env_int("RETENTION_DAYS", None, minimum=1)
 # Pages: a message a moderator deleted stays readable (marked deleted) unless
 # this is false, which hides its text everywhere (pages, search, live events).
 SHOW_DELETED_TEXT = env_bool("SHOW_DELETED_TEXT", True)
+# Pages: Twitch emotes as images from Twitch's CDN (static-cdn.jtvnw.net, the one
+# outside address a page loads); false shows their names, styled. The tests and the
+# offline demo (`make run` with no channel) default to false.
+EMOTE_IMAGES = env_bool("EMOTE_IMAGES", True)
 
 # Live updates.
 ENABLE_SSE = env_bool("ENABLE_SSE", True)
@@ -181,6 +185,13 @@ SSE_CLIENT_BUFFER_BYTES = env_int("SSE_CLIENT_BUFFER_BYTES", 1_000_000, minimum=
 EVENTSTREAM_ALLOW_ORIGINS = []
 
 PROMETHEUS_EXPORT_MIGRATIONS = False
+# Who may read /metrics (goknut/metrics_access.py): these networks (empty: none),
+# and anyone sending `Authorization: Bearer <METRICS_TOKEN>` when it is set.
+METRICS_ALLOWED_NETWORKS = env_networks(
+    "METRICS_ALLOWED_NETWORKS",
+    "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
+)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 LOGGING = {
     "version": 1,

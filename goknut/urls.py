@@ -3,7 +3,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from goknut import health
+from goknut import health, metrics_access
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -12,7 +12,8 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("api/", include("logs_api.urls")),
-    path("", include("django_prometheus.urls")),  # /metrics
+    # django-prometheus's view, for METRICS_ALLOWED_NETWORKS or METRICS_TOKEN only.
+    path("metrics", metrics_access.metrics, name="prometheus-django-metrics"),
     path("", include("messages_app.urls")),
 ]
 

@@ -164,7 +164,7 @@ async def _serve(relay: Relay, scope, receive, send, spec: events.Spec, cursor: 
         hello = b"retry: 1000\n\n" + events.encode(
             topic,
             {"type": "status", "cursor": after, "state": "connected",
-             "keepalive_ms": int(relay.keepalive * 1000)},
+             "keepalive_ms": int(relay.keepalive * 1000), **relay.ingest_fields()},
         )  # fmt: skip
         await send({"type": "http.response.body", "body": hello, "more_body": True})
         # Replay from the database, then totals, then the live queue: the replay

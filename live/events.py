@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.db.models.fields.json import KT
 from django_eventstream.utils import make_id, parse_last_event_id, sse_encode_event
 
+from messages_app import chat_render
 from messages_app.colors import name_colors
 from messages_app.models import Kind
 
@@ -90,6 +91,8 @@ def status(
     retry_after_ms: int | None = None,
     **extra: Any,
 ) -> bytes:
+    """A `status` event. The relay's add `ingest` (messages_app/ingest/heartbeat.py,
+    IngestState.public()): what pages show beside the live dot."""
     payload: dict[str, Any] = {"type": "status", "cursor": cursor, "state": state}
     if reason:
         payload["reason"] = reason
@@ -140,6 +143,7 @@ MESSAGE_COLUMNS = (
     "id", "channel_id", "channel__name", "user_id", "user__username",
     "user__display_name", "text", "sent_at", "is_action", "color",
     "kind", "system_text", "deleted_at", "notice", "duration", "target", "twitch_id",
+    "emotes", "badges", "badge_info",
 )  # fmt: skip
 # Kind -> the `kind` of a message event; the others are moderation events.
 MESSAGE_KINDS = {Kind.PRIVMSG: "privmsg", Kind.USERNOTICE: "usernotice"}
@@ -153,6 +157,9 @@ def message_values(qs: QuerySet) -> QuerySet:
         notice=KT("tags__msg-id"),
         duration=KT("tags__ban-duration"),
         target=KT("tags__target-msg-id"),
+        emotes=KT("tags__emotes"),
+        badges=KT("tags__badges"),
+        badge_info=KT("tags__badge-info"),
     ).values_list(*MESSAGE_COLUMNS)
 
 
@@ -160,7 +167,8 @@ def message_payload(row: tuple) -> dict[str, Any]:
     """The event of one MESSAGE_COLUMNS row (docs/architecture.md, GET /live):
     a `message` for chat and notices, a `moderation` for the rest."""
     (id_, channel_id, channel, user_id, username, display_name, text, sent_at, action, color,
-     kind, system_text, deleted_at, notice, _duration, _target, twitch_id) = row  # fmt: skip
+     kind, system_text, deleted_at, notice, _duration, _target, twitch_id,
+     emotes, badges, badge_info) = row  # fmt: skip
     if kind not in MESSAGE_KINDS:
         return moderation_payload(row)
     payload = {
@@ -188,6 +196,14 @@ def message_payload(row: tuple) -> dict[str, Any]:
     colors = name_colors(color) if isinstance(color, str) else None
     if colors is not None:
         payload["name_colors"] = colors  # (light theme, dark theme), readable on each
+    # Parsed here, once per event, so live.js only places them (chat_render):
+    # [[id, first, last], ...] in code points of `text`; [[file, title], ...].
+    emote_list = chat_render.parse_emotes(emotes, payload["text"])
+    if emote_list:
+        payload["emotes"] = emote_list
+    badge_list = chat_render.parse_badges(badges, badge_info)
+    if badge_list:
+        payload["badges"] = badge_list
     return payload
 
 

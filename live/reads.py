@@ -11,14 +11,16 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.db.models import Max
+from django.utils import timezone
 
 from live import events
-from messages_app.models import Channel, ChatUser, Message, OptOutEvent
+from messages_app.models import ActivityBucket, Channel, ChatUser, Message, OptOutEvent
 
 log = logging.getLogger("live")
 
@@ -26,6 +28,7 @@ BATCH = 1000  # rows per read; a bigger backlog is read in consecutive ticks
 REPLAY_LIMIT = 500  # the contract: at most 500 messages replayed, else `fallback`
 SKIPPED_COUNT_LIMIT = 100_000  # a fallback counts the messages it skips up to this
 RECOUNT_SECONDS = 10  # home totals are recounted at least this often while chat flows
+WINDOWS_SECONDS = 1  # home's last minute and last hour: counted at most this often
 LIST_TOTALS_LIMIT = 1000  # channels sent on connect to the channels view
 TOP_USERS = 100  # users sent on connect to the users view without a cursor
 
@@ -111,11 +114,14 @@ def read_tick(
     views: frozenset[str],
     totals: HomeTotals,
     erasures: Erasures | None = None,
+    refresh: bool = False,
 ) -> Tick | None:
     """Rows after `cursor`, rendered and encoded, with the totals the
     subscribed `views` show. Counts no view shows are not read: a view that
     gains its first subscriber meanwhile gets fresh counts from its catch-up,
-    which reads the database after subscribing, hence after these rows."""
+    which reads the database after subscribing, hence after these rows.
+    `refresh`: a tick even with nothing new (home's last minute and last hour
+    change as time passes)."""
     close_old_connections()
     # The rows and counters are read without a transaction: SQLite's IMMEDIATE
     # mode would take the write lock. Counters read after the rows may already
@@ -124,7 +130,7 @@ def read_tick(
     values = events.message_values(Message.objects.after(cursor).order_by("id"))
     messages = list(values[:BATCH])
     erased = erasures.read() if erasures is not None else []
-    if not messages and not dirty and not erased:
+    if not messages and not dirty and not erased and not refresh:
         return None
     detected_at = time.time()
     high = messages[-1][0] if messages else cursor
@@ -146,7 +152,8 @@ def read_tick(
     if views & {"users", "user_profile"}:
         for row in ChatUser.objects.filter(id__in=user_ids).values(*USER_FIELDS):
             tick.users[row["username"]] = user_payload(row, high)
-    tick.totals = totals.read(user_ids, channel_ids, dirty)
+    chat = sum(1 for row in rows if row.type == "message")  # chat and notices, not moderation
+    tick.totals = totals.read(user_ids, channel_ids, dirty, windows="home" in views, chat=chat)
     tick.metrics = {"type": "metrics", "cursor": high, **tick.totals}
     return tick
 
@@ -158,8 +165,16 @@ class HomeTotals:
         self.values: dict[str, int] = {}
         self.max_ids = (0, 0)  # highest user and channel id counted in values
         self.counted_at = 0.0
+        self.windows_at = float("-inf")  # when last_minute and last_hour were counted
 
-    def read(self, user_ids: set[int], channel_ids: set[int], dirty: bool) -> dict[str, int]:
+    def read(
+        self,
+        user_ids: set[int],
+        channel_ids: set[int],
+        dirty: bool,
+        windows: bool = False,
+        chat: int = 0,
+    ) -> dict[str, int]:
         """Home totals from the counters. Counting users and channels costs a
         scan, so it is redone only when a user or channel id above the highest
         seen appears (ids only grow), a channel changed, or every RECOUNT_SECONDS
@@ -177,7 +192,22 @@ class HomeTotals:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT SUM(total_messages) FROM {table}")
             self.values["total_messages"] = int(cursor.fetchone()[0] or 0)  # Decimal on PostgreSQL
+        if windows:
+            self._read_windows(chat)
         return dict(self.values)
+
+    def _read_windows(self, chat: int) -> None:
+        """Home's last minute and last hour: counted at most every
+        WINDOWS_SECONDS; in between, the tick's new chat is added (it was sent
+        now), so they rise at once and are exact again within a second."""
+        if time.monotonic() - self.windows_at < WINDOWS_SECONDS and "last_hour" in self.values:
+            self.values["last_minute"] += chat
+            self.values["last_hour"] += chat
+            return
+        self.windows_at = time.monotonic()
+        now = timezone.now()
+        for name, span in (("last_minute", 60), ("last_hour", 3600)):
+            self.values[name] = ActivityBucket.objects.since(now - timedelta(seconds=span))
 
 
 class ChangeProbe:

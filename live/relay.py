@@ -39,6 +39,12 @@ POLL_SECONDS, IDLE_POLL_SECONDS, IDLE_AFTER_SECONDS = 0.01, 0.05, 2.0
 # on loopback, most of it the kernel's), so the more subscribers, the fewer
 # ticks a second (10 ms apart with a handful, 50 ms from 1,000 subscribers on).
 MIN_TICK_SECONDS, MAX_TICK_SECONDS, TICK_SECONDS_PER_SUBSCRIBER = 0.01, 0.05, 0.00005
+# Ingest's heartbeat (messages_app/ingest/heartbeat.py) is read this often; a
+# change goes to every stream as a `status` with reason `ingest`.
+INGEST_READ_SECONDS = 2.0
+# Home's "last minute" and "last hour" fall as time passes: with home open, a
+# tick at least this often even when no chat comes.
+WINDOWS_REFRESH_SECONDS = 5.0
 
 
 class Relay:
@@ -61,6 +67,10 @@ class Relay:
         # "database-unavailable" while reads fail: streams are told, new
         # connections are refused with a 503 at once (live/endpoint.py).
         self.db_error = ""
+        # Ingest's state as status events carry it ({"state", "source", "label",
+        # "since"}); None until the heartbeat was read.
+        self.ingest: dict | None = None
+        self._ingest_read_at = 0.0
         self._dirty_totals = False
         self.totals = reads.HomeTotals()  # read in the reader thread only
         self.erasures = reads.Erasures()  # likewise
@@ -124,17 +134,23 @@ class Relay:
         log.info("live relay started cursor=%d", self.cursor)
         probe = reads.ChangeProbe()
         last_keepalive = time.monotonic()
-        last_read = active_at = 0.0
+        last_read = active_at = refreshed_at = 0.0
         while True:
             # Sleeping even right after a tick that found rows measured better at
             # 1,000 clients x 1,000 msg/s than looking again at once (p95 -10%).
             idle = time.monotonic() - active_at > IDLE_AFTER_SECONDS
             await self._sleep(IDLE_POLL_SECONDS if idle else POLL_SECONDS)
             now = time.monotonic()
+            if now - self._ingest_read_at >= INGEST_READ_SECONDS:
+                self._ingest_read_at = now
+                await self._read_ingest()
             if now - last_keepalive >= self.keepalive:
                 last_keepalive = now
                 self._send_keepalive()
-            woken = self._woken or self._dirty_totals or bool(self._syncers)
+            refresh = now - refreshed_at >= WINDOWS_REFRESH_SECONDS and self._shows("home")
+            if refresh:
+                refreshed_at = now
+            woken = self._woken or self._dirty_totals or bool(self._syncers) or refresh
             if not probe.changed() and not woken:
                 continue  # nothing committed anywhere since the last look
             active_at = now
@@ -143,7 +159,7 @@ class Relay:
             if wait > 0:
                 await asyncio.sleep(wait)
             last_read = time.monotonic()
-            tick = await self._tick()
+            tick = await self._tick(refresh)
             if tick is not None and len(tick.rows) >= reads.BATCH:
                 self.wake()  # more backlog: read again at once
 
@@ -152,7 +168,7 @@ class Relay:
         interval = self.broadcaster.count * TICK_SECONDS_PER_SUBSCRIBER
         return max(MIN_TICK_SECONDS, min(MAX_TICK_SECONDS, interval))
 
-    async def _tick(self) -> reads.Tick | None:
+    async def _tick(self, refresh: bool = False) -> reads.Tick | None:
         """Read what is new, publish it, answer the connections waiting in sync()."""
         woken_at, self._woken_at = self._woken_at, None
         dirty, self._dirty_totals = self._dirty_totals, False
@@ -161,8 +177,9 @@ class Relay:
         try:
             views = frozenset(s.view for s in self._first_subscribers())
             tick = await self.loop.run_in_executor(
-                self.reader, reads.read_tick, self.cursor, dirty, views, self.totals, self.erasures
-            )
+                self.reader, reads.read_tick, self.cursor, dirty, views, self.totals,
+                self.erasures, refresh,
+            )  # fmt: skip
         except Exception as exc:
             self._read_failed(exc)
             self._dirty_totals = True
@@ -206,8 +223,28 @@ class Relay:
             self._publish_status("connected", "database-back")
 
     def _publish_status(self, state: str, reason: str) -> None:
+        extra = self.ingest_fields()
         for topic in list(self.broadcaster.topics):
-            self.broadcaster.publish(topic, events.status(topic, self.cursor, state, reason))
+            self.broadcaster.publish(
+                topic, events.status(topic, self.cursor, state, reason, **extra)
+            )
+
+    def ingest_fields(self) -> dict:
+        """What every status event adds about ingest (the first one included)."""
+        return {} if self.ingest is None else {"ingest": self.ingest}
+
+    async def _read_ingest(self) -> None:
+        """Read the heartbeat (reader thread); tell every stream when it changed."""
+        try:
+            state = await self.loop.run_in_executor(self.reader, _ingest_state)
+        except Exception as exc:  # the tick's read reports a database outage
+            log.debug("live relay could not read the ingest heartbeat: %s", exc)
+            return
+        if state == self.ingest:
+            return
+        known, self.ingest = self.ingest is not None, state
+        if known and not self.db_error:
+            self._publish_status("connected", "ingest")
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep until woken or `seconds` pass; a future and a timer, no task."""
@@ -274,6 +311,9 @@ class Relay:
             if sent:
                 metrics.LAG.observe(max(0.0, time.time() - tick.detected_at))
 
+    def _shows(self, view: str) -> bool:
+        return any(sub.spec.view == view for sub in self._first_subscribers())
+
     def _first_subscribers(self):
         for subs in self.broadcaster.topics.values():
             yield next(iter(subs))
@@ -331,6 +371,18 @@ class Relay:
         return await self.loop.run_in_executor(
             self.lookups, reads.catch_up, spec, ids, after, upto, resumed, dict(self.home_totals)
         )
+
+
+def _ingest_state() -> dict:
+    from django.db import close_old_connections
+
+    from messages_app.ingest import heartbeat
+
+    try:
+        return heartbeat.read_state().public()
+    except DatabaseError:
+        close_old_connections()  # the next tick gets a working connection
+        raise
 
 
 class DatabaseUnavailable(Exception):

@@ -2,8 +2,8 @@
 
 from channels.routing import ProtocolTypeRouter
 from django.conf import settings
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
+from goknut.static_files import StaticFilesHandler
 from live.endpoint import live_app
 
 LIVE_PATH = "/live"
@@ -28,5 +28,5 @@ def build_application(django_application):
     if settings.SERVE_STATIC:
         # Self-hosted installs get working assets from daphne alone; behind a
         # proxy, let it serve STATIC_ROOT and set SERVE_STATIC=false.
-        http = ASGIStaticFilesHandler(http)
+        http = StaticFilesHandler(http)  # any odd path: a quick 404
     return ProtocolTypeRouter({"http": LiveRouter(http)})

@@ -111,6 +111,23 @@ class MessageFilterForm(forms.Form):
             data["until"] = None
 
     @property
+    def since_input(self) -> str:
+        return self.utc_input_value("since")
+
+    @property
+    def until_input(self) -> str:
+        return self.utc_input_value("until")
+
+    def utc_input_value(self, name: str) -> str:
+        """since/until for the filters' datetime-local input, in UTC whatever
+        the URL said (`...+05:30` too), which static/js/localtime.js shows in
+        the visitor's time; empty when the URL has none (a `day` sets both)."""
+        moment = self.cleaned_data.get(name) if self.data.get(name) else None
+        if moment is None:
+            return ""
+        return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
+
+    @property
     def has_filters(self) -> bool:
         data = self.cleaned_data
         names = ("channel", "user", "since", "until", "day", "q", "kind")

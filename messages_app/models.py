@@ -8,7 +8,7 @@ ordering, pagination, de-duplication and live-update resume.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, connections, models
 from django.db.models import Q
@@ -341,10 +341,26 @@ class UserChannelStats(models.Model):
 
 class ActivityBucketQuerySet(models.QuerySet):
     def since(self, moment: datetime) -> int:
-        """Messages sent since `moment` (home: last minute / last hour)."""
-        start = moment.replace(second=0, microsecond=0)
-        total = self.filter(minute__gte=start).aggregate(n=models.Sum("count"))["n"]
-        return total or 0
+        """Chat and notices sent since `moment`, to the microsecond (home: last
+        minute, last hour): the whole minutes after moment's from their counts,
+        and moment's own minute by counting its rows from `moment` on, found by
+        the bucket's id range (at most a minute of rows, on the primary key)."""
+        edge = moment.replace(second=0, microsecond=0)
+        whole = self.filter(minute__gt=edge).aggregate(n=models.Sum("count"))["n"] or 0
+        bucket = self.filter(minute=edge).values_list("count", "first_id", "last_id").first()
+        if bucket is None:
+            return whole
+        count, first_id, last_id = bucket
+        if moment == edge:
+            return whole + count
+        rows = Message.objects.filter(
+            id__gte=first_id,
+            id__lte=last_id,
+            sent_at__gte=moment,
+            sent_at__lt=edge + timedelta(minutes=1),
+            kind__in=COUNTED_KINDS,
+        )
+        return whole + rows.count()
 
     def id_range(self, since: datetime | None, until: datetime | None) -> tuple[int, int] | None:
         q = Q()
@@ -453,3 +469,29 @@ class OptOutEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} of {self.subject} {self.login or self.twitch_id} by {self.by}"
+
+
+class IngestHeartbeat(models.Model):
+    """What a running `manage.py ingest` says about itself every few seconds,
+    one row per source, so every web process (on any machine) can tell pages,
+    /readyz and /metrics whether chat is arriving (messages_app/ingest/heartbeat.py)."""
+
+    class Source(models.TextChoices):
+        TWITCH = "twitch"
+        DEMO = "demo"
+        REPLAY = "replay"
+
+    source = models.CharField(max_length=8, choices=Source, unique=True)
+    connected = models.BooleanField(default=False)  # logged in (a replay: reading)
+    channels_joined = models.PositiveIntegerField(default=0)
+    last_line_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True, default="")
+    # How often the writer beats: a row older than a few of these is a dead ingest.
+    interval_s = models.FloatField(default=5.0)
+    started_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)  # set by a clean exit
+    # The database's clock, not the ingest machine's: readers compare it with theirs.
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.source} ingest"

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import itertools
+import os
 from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
 
+from goknut.env import env_bool
 from messages_app.writes import ChatRecord, store_batch
+
+
+def pytest_configure(config):
+    """The tests stay offline: rows show emote names, not images from Twitch's
+    CDN (EMOTE_IMAGES), unless the run sets it; os.environ carries it to the
+    daphne and ingest processes the tests start, the setting to this one."""
+    from django.conf import settings
+
+    os.environ.setdefault("EMOTE_IMAGES", "false")
+    settings.EMOTE_IMAGES = env_bool("EMOTE_IMAGES", False)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,14 @@ Staff add, enable, disable and delete channels in the UI or the admin, in
 another process. Ingest polls `Channel.objects.to_join()` every second (a tiny
 indexed query) and hands the set to the IRC client, which JOINs and PARTs to
 match, so a change is followed within 2 s without any cross-process signal.
+The demo (`ingest --demo`) follows it the same way: the simulator chats only
+in the channels the client joined.
+
+What arrives between a change and the PART (up to a second of polling, and
+the lines already on their way) is not stored either: the pipeline checks the
+channels of each batch in the batch's own transaction (Pipeline.follow), so
+a disabled or deleted channel gets nothing more, and a channel deleted with
+its history is never created again by its last lines.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ async def follow_database(
             except DatabaseError as exc:
                 log.warning("could not read the channel list: %s", exc)
             else:
+                client.followed = client.followed | names  # one assignment: read by the writer
                 client.set_channels(names | extra)
                 if not (names | extra) and not warned:
                     warned = True

@@ -129,9 +129,16 @@ class TwitchClient:
         self._drain_token = ""  # the payload of the PING sent on stop (see _drain)
         self._drained = False
         self.channels: set[str] = set()  # wanted
+        # Every channel the database has asked for in this run (channel_sync.py):
+        # the pipeline stores their chat only while they are still to be joined.
+        self.followed: frozenset[str] = frozenset()
         self.joined: set[str] = set()  # JOIN sent on the current connection
         self.logged_in = False
         self.connections = 0
+        # For the heartbeat (heartbeat.py): when a line last arrived (time.time()),
+        # and what went wrong last (no chat text, no token).
+        self.last_line_at: float | None = None
+        self.last_error = ""
         self._changed = asyncio.Event()
         self._join_times: deque[float] = deque()  # per account, so it outlives connections
 
@@ -153,9 +160,14 @@ class TwitchClient:
                 cause = "stopped"
             except ConnectionLost as exc:
                 cause = exc.cause
+                self.last_error = f"IRC connection lost ({cause})"
             except (TimeoutError, OSError, EOFError, ssl.SSLError) as exc:
                 cause = type(exc).__name__
                 log.warning("IRC connection to %s:%d failed: %s", self.host, self.port, exc)
+                self.last_error = f"IRC connection to {self.host}:{self.port} failed: {exc}"
+            except LoginFailed as exc:
+                self.last_error = str(exc)
+                raise
             if stop.is_set():
                 break
             if loop.time() - started >= self.stable_after:
@@ -321,6 +333,7 @@ class TwitchClient:
     async def _handle_lines(self, lines: list[bytes], writer: asyncio.StreamWriter) -> bool:
         """Handle a chunk of lines; True if the server asked us to reconnect."""
         now = datetime.now(UTC)
+        self.last_line_at = now.timestamp()
         reconnect = False
         stats = self.stats
         received_before = stats.received

@@ -23,6 +23,11 @@ ERASED = Counter(
     "Stored lines of opted-out users and channels erased (their new lines count in "
     'goknut_ingest_dropped_lines{reason="opted_out"}).',
 )
+PRUNED = Counter(
+    "goknut_ingest_pruned_messages",
+    "Stored lines removed because they were older than their channel's retention "
+    "(RETENTION_DAYS, Channel.retention_days).",
+)
 BATCH_SIZE = Histogram(
     "goknut_ingest_batch_size",
     "Records per write-path batch.",

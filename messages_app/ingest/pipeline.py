@@ -25,6 +25,7 @@ from django.db import (
     OperationalError,
     close_old_connections,
     connection,
+    transaction,
 )
 
 from messages_app.ingest import metrics
@@ -42,6 +43,20 @@ LOG_EVERY_S = 10.0
 CHECKPOINT_S = 1.0
 ERASURE_POLL_S = 1.0  # how often an idle erasure task looks for opt-outs to erase
 COMMIT_GAP_S = 0.02  # while chat flows, at most 50 commits a second
+
+
+RECHECKS = 3  # batches done again because a channel changed under them (PostgreSQL)
+
+
+class _ChannelsChanged(Exception):
+    pass
+
+
+def _wanted(names: set[str]) -> dict[str, int]:
+    """name -> id of those channels that are to be joined."""
+    from messages_app.models import Channel
+
+    return dict(Channel.objects.to_join().filter(name__in=names).values_list("name", "id"))
 
 
 def _checkpoint() -> None:
@@ -194,7 +209,18 @@ class Pipeline:
         self._stopped = False  # the writer has ended: nothing more can be stored
         self._sqlite = connection.vendor == "sqlite"
         self.received = 0  # records put, stored or not
+        self._followed: Callable[[], frozenset[str]] | None = None
+        self._left = 0  # records of channels left, dropped by the writer thread
+        self.last_error = ""  # the last database error, for the heartbeat
         metrics.QUEUE_DEPTH.set_function(self.depth)
+
+    def follow(self, followed: Callable[[], frozenset[str]]) -> None:
+        """Live ingest: chat of a channel that `followed()` names (the database
+        asked for it in this run) is stored only while the channel is still to
+        be joined, checked in the batch's transaction. So nothing more is
+        stored for a channel staff disabled or deleted, even lines that arrive
+        before the PART, and one deleted with its history is not created again."""
+        self._followed = followed
 
     def depth(self) -> int:
         """Records received and not yet handed to the write path."""
@@ -321,6 +347,7 @@ class Pipeline:
                         pruned = await loop.run_in_executor(executor, _prune_a_batch, pruner)
                     except DatabaseError as exc:
                         log.warning("removing expired chat failed, retrying later: %s", exc)
+                    metrics.PRUNED.inc(pruned)
                 await asyncio.sleep(0 if erased or pruned else ERASURE_POLL_S)
         finally:
             executor.submit(_stop_pruning, pruner)
@@ -353,6 +380,7 @@ class Pipeline:
                 # Locked, busy, disk full, connection lost: the transaction rolled
                 # back as a whole, so the same batch can simply be stored again.
                 metrics.DB_RETRIES.inc()
+                self.last_error = f"database error: {exc}"
                 if self._closing:
                     give_up_at = give_up_at or time.monotonic() + SHUTDOWN_RETRY_S
                     if time.monotonic() > give_up_at:
@@ -374,6 +402,9 @@ class Pipeline:
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
         self.stats.add_result(result)
+        left, self._left = self._left, 0  # the writer thread is done with it
+        if left:
+            self.stats.drop("channel_left", left)
 
     def _store_in_thread(self, batch: list[ChatRecord]) -> BatchResult:
         try:
@@ -382,10 +413,43 @@ class Pipeline:
                 connection.ensure_connection()
                 with connection.cursor() as cursor:
                     cursor.execute("PRAGMA wal_autocheckpoint=0")
+            if self._followed is not None:
+                return self._store_followed(batch)
             return self._store(batch)
         except (OperationalError, InterfaceError):
             close_old_connections()  # drops the connection if it became unusable
             raise
+
+    def _store_followed(self, batch: list[ChatRecord]) -> BatchResult:
+        """store() without the records of followed channels no longer to be
+        joined; the check and the batch are one transaction. SQLite's is
+        IMMEDIATE, so no channel change commits in between. On PostgreSQL a
+        change can commit while the batch runs (the write path's channel upsert
+        even waits for a deletion, then inserts the channel again): the
+        channels are read again before commit, and if they changed the batch
+        is rolled back and done again with what is now true."""
+        names = {record.channel.lower() for record in batch} & self._followed()
+        if not names:
+            return self._store(batch)
+        recheck = connection.vendor != "sqlite"
+        for _attempt in range(RECHECKS):
+            try:
+                with transaction.atomic():
+                    wanted = _wanted(names)
+                    left = names - set(wanted)
+                    kept = [r for r in batch if r.channel.lower() not in left] if left else batch
+                    result = self._store(kept)
+                    if recheck and _wanted(names) != wanted:
+                        raise _ChannelsChanged
+            except _ChannelsChanged:
+                from messages_app import identity
+
+                identity.KNOWN_USERS.clear()  # ids it settled were rolled back
+                identity.KNOWN_CHANNELS.clear()
+                continue
+            self._left += len(batch) - len(kept)  # committed: counted once
+            return result
+        raise OperationalError("channels kept changing under a batch")  # retried
 
     def _store_each(self, batch: list[ChatRecord]) -> BatchResult:
         """Isolate a record the write path cannot take, so the rest is still stored."""

@@ -13,6 +13,7 @@ from typing import BinaryIO
 from messages_app.ingest import metrics
 from messages_app.ingest.backfill import Backfill
 from messages_app.ingest.channel_sync import follow_database
+from messages_app.ingest.heartbeat import Heartbeat
 from messages_app.ingest.irc import TwitchClient
 from messages_app.ingest.parser import (
     KNOWN_COMMANDS,
@@ -41,13 +42,15 @@ async def run_irc(
     sync_interval: float = 1.0,
     backfill_url: str = "",
     backfill_options: dict | None = None,
+    heartbeat: Heartbeat | None = None,
     **client_options,
 ) -> TwitchClient:
     """Ingest from IRC until `stop` is set, then store everything received.
 
     With `backfill_url` (a recent-messages API base), each channel's gap is
     fetched from it whenever the server confirms a JOIN (backfill.py).
-    Raises irc.LoginFailed if the server refuses the credentials.
+    Raises irc.LoginFailed if the server refuses the credentials. With
+    `heartbeat`, the client's state goes to the database every few seconds.
     """
     backfill = None
     on_records = pipeline.put_many
@@ -56,6 +59,11 @@ async def run_irc(
         on_records = backfill.put_live
         client_options["on_joined"] = backfill.joined
     client = TwitchClient(url, on_records, pipeline.stats, **client_options)
+    pipeline.follow(lambda: client.followed)
+    beating = None
+    if heartbeat is not None:
+        heartbeat.client, heartbeat.pipeline = client, pipeline
+        beating = asyncio.create_task(heartbeat.run(stop))
     writer = asyncio.create_task(pipeline.run())
     # If the writer dies the reader would wait on a full queue forever: stop instead.
     writer.add_done_callback(lambda _task: stop.set())
@@ -77,15 +85,25 @@ async def run_irc(
         if not writer.done():
             log.info("storing %d received records before exit", pipeline.depth())
             await pipeline.close()
-        await writer  # re-raises a writer failure
+        try:
+            await writer  # re-raises a writer failure
+        finally:
+            if beating is not None:
+                await beating  # "stopped", written while the last records were stored
     return client
 
 
-async def run_replay(stream: BinaryIO, pipeline: Pipeline, stop: asyncio.Event) -> None:
+async def run_replay(
+    stream: BinaryIO, pipeline: Pipeline, stop: asyncio.Event, heartbeat: Heartbeat | None = None
+) -> None:
     """Raw Twitch IRC lines or JSON lines, through the same parser and write path."""
     stats = pipeline.stats
     writer = asyncio.create_task(pipeline.run())
     writer.add_done_callback(lambda _task: stop.set())
+    beating = None
+    if heartbeat is not None:
+        heartbeat.pipeline = pipeline
+        beating = asyncio.create_task(heartbeat.run(stop))
     records = []
     try:
         for raw in stream:
@@ -95,14 +113,23 @@ async def run_replay(stream: BinaryIO, pipeline: Pipeline, stop: asyncio.Event) 
             if record is not None:
                 records.append(record)
             if len(records) >= REPLAY_CHUNK:
+                if heartbeat is not None:
+                    heartbeat.saw_lines()
                 await pipeline.put_many(records)
                 records = []
                 await asyncio.sleep(0)  # let the writer start a batch while we read on
+        if heartbeat is not None and records:
+            heartbeat.saw_lines()
         await pipeline.put_many(records)
     finally:
         if not writer.done():
             await pipeline.close()
-        await writer
+        try:
+            await writer
+        finally:
+            if beating is not None:
+                stop.set()
+                await beating
 
 
 def _replay_record(raw: bytes, stats: IngestStats):

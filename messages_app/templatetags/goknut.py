@@ -1,23 +1,27 @@
 """Template helpers for the pages: UTC timestamps, readable name colours, highlights.
 
-Everything here runs inside row templates that the live relay renders too, so
-each helper depends on its arguments only (no request, no settings lookups).
+Everything here runs inside the row templates of the pages and of their rows
+partials (polling), so each helper depends on its arguments and the settings
+only (no request). Chat's emotes, badges, links and names are drawn by
+messages_app/chat_render.py.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from urllib.parse import quote
 
 from django import template
 from django.conf import settings
+from django.templatetags.static import static
 from django.urls import reverse
-from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from messages_app import chat_render
 from messages_app.colors import name_colors
 
 register = template.Library()
@@ -56,6 +60,13 @@ def thousands(value: int | None) -> str:
 
 
 @register.filter
+def shows_login(person) -> bool:
+    """Whether a user's display name must be followed by their login
+    (chat_render.shows_login): the profile heading, as chat rows do."""
+    return chat_render.shows_login(person.display_name, person.username)
+
+
+@register.filter
 def name_style(color: str) -> str:
     """A style attribute value with both theme colours, or "" for no colour."""
     colors = name_colors(color)
@@ -64,27 +75,37 @@ def name_style(color: str) -> str:
     return f"--name-light:{colors[0]};--name-dark:{colors[1]}"
 
 
-def highlight(text: str, terms: list[str]) -> SafeString:
-    """Chat text, escaped, with each search term wrapped in <mark>.
+class Highlighted(SafeString):
+    """Search text, escaped and marked; `marks` are the matches' [start, end)
+    in the raw text, so message_row can mark the same words among emotes and links."""
 
-    Escape first, then mark: the terms are matched against the raw text and
-    every piece, matched or not, goes through escape(), so no chat text is
-    ever marked safe unescaped.
-    """
+    marks: Sequence[tuple[int, int]] = ()
+
+
+def search_marks(text: str, terms: list[str]) -> list[tuple[int, int]]:
+    """Where the search terms match `text`, as [start, end) pairs in order."""
     words = sorted({t.strip() for t in terms if t.strip(" *")}, key=len, reverse=True)
     if not words:
-        return escape(text)
+        return []
     # FTS matches whole tokens from their start; a trailing * (prefix term)
     # extends the mark to the end of the word.
     alternatives = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in words]
     pattern = re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + ")", re.IGNORECASE)
-    pieces, last = [], 0
-    for match in pattern.finditer(text):
-        pieces.append(escape(text[last : match.start()]))
-        pieces.append(format_html("<mark>{}</mark>", match.group(0)))
-        last = match.end()
-    pieces.append(escape(text[last:]))
-    return mark_safe("".join(pieces))
+    return [match.span() for match in pattern.finditer(text) if match.end() > match.start()]
+
+
+def highlight(text: str, terms: list[str]) -> Highlighted:
+    """Chat text, escaped, with each search term wrapped in <mark> (and its
+    links as links).
+
+    Escape first, then mark: the terms are matched against the raw text and
+    every piece, matched or not, is escaped on its own (chat_render.text_html),
+    so no chat text is ever marked safe unescaped.
+    """
+    marks = search_marks(text, terms)
+    result = Highlighted(chat_render.text_html(text, (), False, marks))
+    result.marks = marks
+    return result
 
 
 @lru_cache(maxsize=16)
@@ -137,17 +158,15 @@ USERNOTICE, CLEARCHAT, CLEARMSG = 4, 2, 13
 @register.simple_tag
 def message_row(message) -> SafeString:
     """One chat event as an <li>. Every string from chat (channel, name, text,
-    colour, system text) goes through html.escape here; `message.highlighted`
-    (search) is a SafeString that highlight() already escaped piece by piece."""
+    colour, system text, tags) is escaped here or in chat_render; search's
+    `message.highlighted` brings the places of its matches (highlight())."""
     kind = message.kind
     if kind in (CLEARCHAT, CLEARMSG):
         return _moderation_row(message)
     channel_href = _esc(channel_url(message.channel.name))
-    highlighted = getattr(message, "highlighted", None)
-    text = highlighted if isinstance(highlighted, SafeString) else _esc(message.text)
+    tags = message.tags if isinstance(message.tags, dict) else {}
     deleted = message.deleted_at is not None
-    if deleted and not settings.SHOW_DELETED_TEXT:
-        text = ""
+    text = "" if deleted and not settings.SHOW_DELETED_TEXT else _text_html(message, tags)
     action = message.is_action
     classes = (
         "msg" + (" msg-action" if action else "") + (" msg-notice" if kind == USERNOTICE else "")
@@ -158,10 +177,12 @@ def message_row(message) -> SafeString:
     if kind != USERNOTICE or message.text:
         style = name_style(message.color)
         style_attr = f' style="{_esc(style)}"' if style else ""
-        user_href = _esc(user_url(message.user.username))
+        user = message.user
+        badges = _badges_html(tags)
         body += (
-            f'{" " if body else ""}<a class="msg-user" href="{user_href}"'
-            f"{style_attr}>{_esc(message.user.label)}</a>"
+            f"{' ' if body else ''}{badges}"
+            f'<a class="msg-user" href="{_esc(user_url(user.username))}"{style_attr}>'
+            f"{chat_render.name_html(user.display_name, user.username)}</a>"
             f'<span class="msg-sep" aria-hidden="true">{" " if action else ":"}</span> '
             f'<span class="msg-text">{text}</span>'
         )
@@ -181,6 +202,37 @@ def message_row(message) -> SafeString:
     )
 
 
+def _text_html(message, tags: dict) -> str:
+    """The text with its emotes, links and (search) marks, escaped."""
+    text = message.text or ""
+    emotes = chat_render.parse_emotes(tags.get("emotes"), text)
+    highlighted = getattr(message, "highlighted", None)
+    marks = highlighted.marks if isinstance(highlighted, Highlighted) else ()
+    return chat_render.text_html(text, emotes, settings.EMOTE_IMAGES, marks)
+
+
+def _badges_html(tags: dict) -> str:
+    badges, info = tags.get("badges"), tags.get("badge-info")
+    if not badges or not isinstance(badges, str):
+        return ""
+    info = info if isinstance(info, str) else ""
+    return chat_render.badges_tag_html(badges, info, badge_url_pattern())
+
+
+@lru_cache(maxsize=1)
+def badge_url_pattern() -> str:
+    """The URL of a badge's SVG with `{}` for its name (static() once, not per row)."""
+    return static("badges/__badge__.svg").replace("__badge__", "{}")
+
+
+@register.simple_tag
+def live_row_attrs() -> SafeString:
+    """What a live list tells live.js to build rows as message_row does: where
+    the badges are, and whether emotes are images (EMOTE_IMAGES)."""
+    images = " data-emote-images" if settings.EMOTE_IMAGES else ""
+    return mark_safe(f' data-badge-url="{_esc(badge_url_pattern())}"{images}')
+
+
 def deleted_note(when: datetime) -> str:
     return f' <span class="msg-deleted-note">deleted by a moderator {utc_time(when)}</span>'
 
@@ -195,7 +247,8 @@ def _moderation_row(message) -> SafeString:
     if user is None:
         what, action = "The chat was cleared by a moderator", ' data-action="clear"'
     else:
-        who = f'<a class="msg-user" href="{_esc(user_url(user.username))}">{_esc(user.label)}</a>'
+        name = chat_render.name_html(user.display_name, user.username)
+        who = f'<a class="msg-user" href="{_esc(user_url(user.username))}">{name}</a>'
         target = f' data-target-user="{_esc(user.username)}"'
         if message.kind == CLEARMSG:
             what = f"A message by {who} was deleted by a moderator"
@@ -242,7 +295,7 @@ def message_rows(rows) -> SafeString:
 def user_row(person) -> SafeString:
     """One chat user as a <tr>; live `user_count` events update its data-field cells."""
     login = ""
-    if person.display_name and person.display_name.lower() != person.username:
+    if chat_render.shows_login(person.display_name, person.username):
         login = f' <span class="muted">({_esc(person.username)})</span>'
     return mark_safe(
         f'<tr data-live-key="user-{person.id:d}">\n'

@@ -29,4 +29,33 @@
   }
   document.addEventListener("htmx:responseError", showError);
   document.addEventListener("htmx:sendError", showError);
+
+  // The header's theme picker. base.html's inline script applied the stored
+  // choice before the first paint; this shows it and stores a new one.
+  // Nothing stored is "system": prefers-color-scheme decides.
+  var THEME_KEY = "goknut-theme";
+
+  function storedTheme() {
+    try { return localStorage.getItem(THEME_KEY) || "system"; } catch (e) { return "system"; }
+  }
+
+  function applyTheme(theme) {
+    var root = document.documentElement;
+    if (theme === "light" || theme === "dark") root.setAttribute("data-theme", theme);
+    else root.removeAttribute("data-theme");
+    try {
+      if (theme === "light" || theme === "dark") localStorage.setItem(THEME_KEY, theme);
+      else localStorage.removeItem(THEME_KEY);
+    } catch (e) { /* storage off: the choice lasts for this page only */ }
+  }
+
+  function startThemePicker() {
+    var picker = document.querySelector("[data-theme-choice]");
+    if (!picker) return;
+    picker.value = storedTheme();
+    picker.addEventListener("change", function () { applyTheme(picker.value); });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", startThemePicker);
+  else startThemePicker();
 })();

@@ -10,6 +10,7 @@ from messages_app.ingest.simulator import clearchat, clearmsg, usernotice
 from messages_app.ingest.simulator import privmsg as chat_line
 from tests.browser import support
 from tests.browser.live_dom import wait_for, wait_live
+from tests.browser.test_emotes_badges import emote_tag, rich_lines
 
 # Each row's DOM, the live client's brief highlight left out.
 ROWS_JS = """
@@ -48,6 +49,26 @@ def _lines(marker: str) -> list[str]:
         privmsg("xqc", "erin", f"{marker} <b>tags</b> & \"quotes\" 'single' </li>"),
         privmsg("forsen", "frank", f"{marker} ünïcödé 日本語 😀 KEKW", display_name="Fränk"),
         privmsg("forsen", "gina", f"{marker} named", display_name="<i>Gina</i>"),
+        *_rich_lines(marker),
+    ]
+
+
+def _rich_lines(marker: str) -> list[str]:
+    """Emotes (after emoji, in a /me, in a notice), badges, links, names that
+    differ from the login, hostile text and URLs: chat_render and its twin."""
+    text = f"{marker} 😀😀 Kappa<3 <3 x.org/<3 Kappa"
+    tags = {"emotes": emote_tag(text) + "/1902:0-3,9999-99999,7-5", "badges": "staff/1,turbo/1"}
+    return [
+        *rich_lines(marker),
+        chat_line("xqc", "kay", text, tags={**tags, "display-name": "\u212aay"}),
+        chat_line("xqc", "lee", f"{marker} Kappa", tags={"emotes": "25:0-4,2-6/../x:1-2"}),
+        chat_line(
+            "xqc",
+            "max",
+            f"{marker} javascript:alert(1) data:text/html,<b>x</b> "
+            'https://<script>/ http://a.b/"onclick="x" (see https://a.b/c_(d)).',
+            tags={"badges": "partner/1,glitchcon2020/1,moderator/1,mod/1"},
+        ),
     ]
 
 

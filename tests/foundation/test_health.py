@@ -14,7 +14,8 @@ def test_it_says_healthz_ok(client):
 def test_it_says_ready_when_the_database_answers(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json()["status"] == "ok"
+    # "degraded" until an ingest reports in (tests/ingest/test_heartbeat.py).
+    assert response.json()["status"] in ("ok", "degraded")
 
 
 @pytest.mark.django_db

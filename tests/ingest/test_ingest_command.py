@@ -215,7 +215,36 @@ def test_it_runs_a_demo_without_internet_and_serves_metrics(db_url):
     assert "goknut_ingest_irc_connected 1.0" in metrics
     stored = int(re.search(r"stored (\d+) messages", out).group(1))
     assert stored == Message.objects.count()
-    # Demo channels exist but are not enabled: a later run against Twitch won't join them.
-    assert Channel.objects.count() >= 3
-    assert not Channel.objects.filter(enabled=True).exists()
+    # The demo's first run adds its channels, enabled: it chats in what is to be
+    # joined, as Twitch would (tests/ingest/test_demo_follows_channels.py).
+    assert Channel.objects.to_join().count() == 6
     assert Message.objects.filter(text__regex=r"[^\x00-\x7f]").exists()  # unicode in chat
+
+
+def test_the_running_ingest_removes_expired_chat_and_counts_it_in_metrics(db_url, store):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import chat
+
+    old = datetime.now(UTC) - timedelta(days=10)
+    store(*[chat("forsen", text=f"old {n}", sent_at=old) for n in range(30)])
+    port = free_port()
+    proc = manage(db_url, "ingest", "--demo", "--rate", "20", "--metrics-port", str(port),
+                  env={"RETENTION_DAYS": "3"})  # fmt: skip
+    pruned = re.compile(r"^goknut_ingest_pruned_messages_total (\S+)$", re.M)
+
+    def counted() -> float:
+        found = pruned.search(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+        return float(found.group(1)) if found else 0.0
+
+    try:
+        wait_until(lambda: not Message.objects.filter(text__startswith="old ").exists(),
+                   "expired chat removed", 30)  # fmt: skip
+        wait_until(lambda: counted() == 30, "the pruned lines counted in /metrics", 10)
+    finally:
+        proc.kill()
+        finish(proc)
+    assert (
+        Message.objects.filter(channel__name="forsen", sent_at__lt=old + timedelta(days=1)).count()
+        == 0
+    )

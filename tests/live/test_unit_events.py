@@ -66,6 +66,9 @@ def row(text: str = "hi", color: object = None, **overrides) -> tuple:
         "duration": None,
         "target": None,
         "twitch_id": None,
+        "emotes": None,
+        "badges": None,
+        "badge_info": None,
         **overrides,
     }
     return tuple(values[column] for column in events.MESSAGE_COLUMNS)

@@ -13,14 +13,14 @@ import json
 import time
 import types
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from live import events, reads
 from live.events import Spec
 from live.reads import HomeTotals
-from messages_app.models import Channel, ChatUser, Message
+from messages_app.models import COUNTED_KINDS, Channel, ChatUser, Message
 from tests.conftest import chat
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,13 +68,19 @@ def message_ids(got: list[Event]) -> list[int]:
     return [e.data["id"] for e in got if e.type == "message"]
 
 
-def counters() -> dict[str, int]:
-    """The home totals, counted the slow way."""
-    return {
+def counters(windows: bool = False) -> dict[str, int]:
+    """The home totals, counted the slow way; with home subscribed, also its
+    last minute and last hour (chat and notices sent since then)."""
+    values = {
         "total_messages": Message.objects.count(),
         "total_channels": Channel.objects.active().count(),
         "total_users": ChatUser.objects.count(),
     }
+    if windows:
+        now, chat = datetime.now(UTC), Message.objects.filter(kind__in=COUNTED_KINDS)
+        for name, span in (("last_minute", 60), ("last_hour", 3600)):
+            values[name] = chat.filter(sent_at__gte=now - timedelta(seconds=span)).count()
+    return values
 
 
 def tick(cursor: int, views=ALL_VIEWS, dirty: bool = False, totals=None) -> reads.Tick | None:
@@ -197,7 +203,8 @@ def test_it_reads_counts_only_for_the_views_subscribed(store, views, channels, u
     stored = store(chat("forsen", "alice"))
     got = tick(stored.first_id - 1, views)
     assert (bool(got.channels), bool(got.users)) == (channels, users)
-    assert got.totals == counters()  # the relay keeps home totals whatever is subscribed
+    # The relay keeps home totals whatever is subscribed; the windows for home.
+    assert got.totals == counters(windows="home" in views)
 
 
 def test_it_reads_the_counters_of_the_channels_and_users_it_touched(store):
@@ -240,8 +247,8 @@ def test_it_reads_home_totals_equal_to_the_counters(store):
     seen = reads.max_id()
     store(chat("chan0", "newcomer"))
     got = tick(seen, {"home"})
-    assert got.totals == counters()
-    assert got.metrics == {"type": "metrics", "cursor": got.high, **counters()}
+    assert got.totals == counters(windows=True)
+    assert got.metrics == {"type": "metrics", "cursor": got.high, **counters(windows=True)}
 
 
 # --- HomeTotals --------------------------------------------------------------

@@ -119,6 +119,7 @@
     this.lastEventAt = Date.now();
     if (type === "status") {
       if (data.keepalive_ms) this.keepalive = data.keepalive_ms;
+      if (data.ingest) this.setIngest(data.ingest);
       if (data.state === "fallback") { this.rememberSkipped(data); window.location.reload(); return; }
       // The server's database is down: the stream stays open and says when it is back.
       if (data.state === "error") { this.setState(data.reason === "database-unavailable" ? "unavailable" : "error"); return; }
@@ -186,7 +187,9 @@
   function rowsFromEvents(list, batch) {
     var urls = {
       channel: list.getAttribute("data-channel-url") || "/channels/{}",
-      user: list.getAttribute("data-user-url") || "/users/{}"
+      user: list.getAttribute("data-user-url") || "/users/{}",
+      badge: list.getAttribute("data-badge-url") || "/static/badges/{}.svg",
+      emoteImages: list.hasAttribute("data-emote-images")
     };
     var template = document.createElement("template");
     template.innerHTML = batch.map(function (data) { return rowHtml(data, urls); }).join("");
@@ -227,7 +230,87 @@
 
   function userLink(urls, username, label, style) {
     return '<a class="msg-user" href="' + esc(urls.user.replace("{}", quoteName(username))) + '"' + (style || "") +
-      ">" + esc(label || username) + "</a>";
+      ">" + nameHtml(label, username) + "</a>";
+  }
+
+  // -- emotes, badges, links, names: the twins of messages_app/chat_render.py --
+  // The server parses the emotes and badges tags into the event (live/events.py);
+  // here they are only placed. Emote ranges count code points (Array.from), as
+  // Python's str does, not UTF-16 units.
+
+  var EMOTE_CDN = "https://static-cdn.jtvnw.net/emoticons/v2/";
+  var LINK_REL = "nofollow noopener ugc";
+  // The twin of chat_render.URL_PATTERN: ASCII only, so both engines match alike.
+  var URL_CHARS = "[A-Za-z0-9\\-._~:/?#\\[\\]@!$&'()*+,;=%]";
+  var URL_HOST = "[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*";
+  var URL_PATTERN = new RegExp("(?<![A-Za-z0-9@._/:-])(?:" +
+    "https?://" + URL_HOST + "(?::[0-9]{1,5})?(?:[/?#]" + URL_CHARS + "*)?" +
+    "|www\\.[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+(?:[/?#]" + URL_CHARS + "*)?" +
+    "|" + URL_HOST + "\\.[A-Za-z]{2,24}/" + URL_CHARS + "*)", "gi");
+
+  function countOf(text, c) { return text.split(c).length - 1; }
+
+  function trimUrl(url) {
+    while (url) {
+      var last = url.charAt(url.length - 1);
+      if (".,!?;:'*".indexOf(last) === -1 && !(last === ")" && countOf(url, "(") < countOf(url, ")"))) break;
+      url = url.slice(0, -1);
+    }
+    return url;
+  }
+
+  function linkHref(url) { return /^https?:\/\//i.test(url) ? url : "https://" + url; }
+
+  // Text without emotes: escaped, its URLs as links.
+  function plainHtml(piece) {
+    var out = "", at = 0, match;
+    URL_PATTERN.lastIndex = 0;
+    while ((match = URL_PATTERN.exec(piece)) !== null) {
+      var url = trimUrl(match[0]);
+      out += esc(piece.slice(at, match.index)) + '<a href="' + esc(linkHref(url)) + '" rel="' + LINK_REL + '">' +
+        esc(url) + "</a>";
+      at = match.index + url.length;
+    }
+    return out + esc(piece.slice(at));
+  }
+
+  function emoteHtml(id, name, images) {
+    name = esc(name);
+    if (!images) return '<span class="emote emote-name">' + name + "</span>";
+    var base = EMOTE_CDN + esc(id) + "/default/";
+    return '<picture class="emote"><source media="(prefers-color-scheme: dark)" srcset="' + base + 'dark/1.0">' +
+      '<img src="' + base + 'light/1.0" alt="' + name + '" title="' + name + '" loading="lazy" ' +
+      'referrerpolicy="no-referrer"></picture>';
+  }
+
+  function textHtml(text, emotes, images) {
+    text = String(text || "");
+    if (!emotes || !emotes.length) return plainHtml(text);
+    var chars = Array.from(text), out = "", at = 0;
+    emotes.forEach(function (emote) {
+      var start = emote[1], end = emote[2];
+      if (!(start >= at && end >= start && end < chars.length)) return; // the server sends none such
+      if (start > at) out += plainHtml(chars.slice(at, start).join(""));
+      out += emoteHtml(String(emote[0]), chars.slice(start, end + 1).join(""), images);
+      at = end + 1;
+    });
+    return at < chars.length ? out + plainHtml(chars.slice(at).join("")) : out;
+  }
+
+  function badgesHtml(badges, pattern) {
+    if (!badges || !badges.length) return "";
+    return '<span class="msg-badges">' + badges.map(function (badge) {
+      var title = esc(badge[1]);
+      return '<img class="msg-badge" src="' + esc(pattern.replace("{}", badge[0])) + '" alt="' + title +
+        '" title="' + title + '" width="18" height="18">';
+    }).join("") + "</span> ";
+  }
+
+  // "DisplayName (login)" unless the display name is the login in another
+  // (ASCII) case: chat_render.shows_login.
+  function nameHtml(label, login) {
+    var shows = !!label && !(/^[\x00-\x7f]*$/.test(label) && label.toLowerCase() === login);
+    return esc(label || login) + (shows ? ' <span class="msg-login">(' + esc(login) + ")</span>" : "");
   }
 
   function deletedNote(iso) {
@@ -255,9 +338,10 @@
       var colors = data.name_colors;
       var style = colors && HEX_COLOR.test(colors[0]) && HEX_COLOR.test(colors[1])
         ? ' style="--name-light:' + colors[0] + ";--name-dark:" + colors[1] + '"' : "";
-      body += (body ? " " : "") + userLink(urls, data.username, data.display_name, style) +
+      body += (body ? " " : "") + badgesHtml(data.badges, urls.badge) +
+        userLink(urls, data.username, data.display_name, style) +
         '<span class="msg-sep" aria-hidden="true">' + (action ? " " : ":") + "</span> " +
-        '<span class="msg-text">' + esc(data.text) + "</span>";
+        '<span class="msg-text">' + textHtml(data.text, data.emotes, urls.emoteImages) + "</span>";
     }
     if (data.deleted_at) {
       classes += " msg-deleted";
@@ -391,7 +475,8 @@
 
   Live.prototype.applyCounts = function (type, data) {
     if (type === "metrics") {
-      ["total_messages", "total_channels", "total_users"].forEach(function (name) {
+      ["total_messages", "total_channels", "total_users", "last_minute", "last_hour"].forEach(function (name) {
+        if (data[name] === undefined) return;  // the windows come with home's events only
         var els = document.querySelectorAll("[data-metric='" + name + "']");
         for (var i = 0; i < els.length; i++) els[i].textContent = formatNumber(data[name]);
       });
@@ -568,6 +653,26 @@
     this.status.setAttribute("data-state", state);
     var text = this.status.querySelector("[data-live-status-text]") || this.status;
     text.textContent = LABELS[state] || state;
+  };
+
+  // Ingest's state beside the dot ([data-live-ingest], live/ingest_state.html):
+  // the server's words and, when offline, since when (localtime.js formats it).
+  Live.prototype.setIngest = function (ingest) {
+    var note = this.status && this.status.querySelector("[data-live-ingest]");
+    if (!note) return;
+    var key = [ingest.state, ingest.label || "", ingest.since || ""].join("|");
+    if (note.getAttribute("data-key") === key) return; // unchanged: no re-announcement
+    note.setAttribute("data-key", key);
+    note.setAttribute("data-state", ingest.state);
+    note.textContent = ingest.label ? " · " + ingest.label : "";
+    if (ingest.label && ingest.since) {
+      var when = document.createElement("time");
+      when.setAttribute("datetime", ingest.since);
+      when.textContent = ingest.since.replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC");
+      note.appendChild(document.createTextNode(" "));
+      note.appendChild(when);
+    }
+    note.hidden = !ingest.label;
   };
 
   // -- page life cycle --------------------------------------------------------

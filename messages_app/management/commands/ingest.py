@@ -9,10 +9,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from goknut.env import http_url
 from live import wakeups
-from messages_app.ingest import metrics
+from messages_app.ingest import heartbeat, metrics
 from messages_app.ingest.irc import TWITCH_URL, LoginFailed, parse_irc_url
 from messages_app.ingest.pipeline import DEFAULT_QUEUE_SIZE, IngestStats, Pipeline
 from messages_app.ingest.runner import run_irc, run_replay
+from messages_app.models import Channel, IngestHeartbeat
 from messages_app.writes import ensure_channels
 
 DEMO_CHANNELS = 6
@@ -87,6 +88,13 @@ class Command(BaseCommand):
             "(INGEST_BACKFILL_URL; default: no backfill)",
         )
         parser.add_argument(
+            "--heartbeat-seconds",
+            type=float,
+            default=heartbeat.INTERVAL_S,
+            help="how often ingest writes its state to the database for the pages, /readyz "
+            f"and /metrics ({heartbeat.INTERVAL_S:g})",
+        )
+        parser.add_argument(
             "--no-backfill",
             action="store_true",
             help="no backfill, whatever INGEST_BACKFILL_URL says",
@@ -100,7 +108,10 @@ class Command(BaseCommand):
         try:
             backfill_url = http_url("--backfill-url", options["backfill_url"])
             options["backfill_url"] = "" if options["no_backfill"] else backfill_url
+            if options["heartbeat_seconds"] <= 0:
+                raise CommandError("--heartbeat-seconds must be above 0")
             ensure_channels([*settings.TWITCH_CHANNELS, *options["channel"]])
+            self.prepare_source(options)
             if options["irc_url"] != TWITCH_URL:
                 parse_irc_url(options["irc_url"])
         except ValidationError as exc:
@@ -136,8 +147,10 @@ class Command(BaseCommand):
             flush_ms=options["flush_ms"],
             queue_size=options["queue_size"],
         )
+        source = "replay" if options["replay"] else "demo" if options["demo"] else "twitch"
+        beat = heartbeat.Heartbeat(source, interval=options["heartbeat_seconds"])
         if options["replay"]:
-            await self.replay(options["replay"], pipeline)
+            await self.replay(options["replay"], pipeline, beat)
             return
         credentials = {"username": settings.TWITCH_USERNAME, "token": settings.TWITCH_OAUTH_TOKEN}
         if not options["demo"]:
@@ -146,16 +159,15 @@ class Command(BaseCommand):
                 self.stop,
                 pipeline,
                 backfill_url=options["backfill_url"],
+                heartbeat=beat,
                 **credentials,
             )
             return
-        from messages_app.chatgen import channel_names
         from messages_app.ingest.simulator import TwitchServer
 
-        # The demo joins the simulator's channels without enabling them in the
-        # database: the write path creates them disabled, so a later run against
-        # Twitch does not start joining them.
-        channels = channel_names(DEMO_CHANNELS)
+        # The simulator chats in the channels the client joins, and the client
+        # joins what the database says, as against Twitch: staff disabling or
+        # deleting a demo channel stops its chat.
         server = TwitchServer(rate=options["rate"], bursts=True)
         await server.start()
         self.stderr.write(f"demo: chat simulator on {server.url}, {options['rate']} lines/s")
@@ -164,19 +176,39 @@ class Command(BaseCommand):
                 server.url,
                 self.stop,
                 pipeline,
-                extra_channels=channels,
                 backfill_url=options["backfill_url"],
+                heartbeat=beat,
             )
         finally:
             await server.close()
 
-    async def replay(self, path: str, pipeline: Pipeline) -> None:
+    async def replay(self, path: str, pipeline: Pipeline, beat: heartbeat.Heartbeat) -> None:
         if path == "-":
-            await run_replay(sys.stdin.buffer, pipeline, self.stop)
+            await run_replay(sys.stdin.buffer, pipeline, self.stop, beat)
             return
         try:
             stream = open(path, "rb")  # noqa: SIM115 (closed below, after an await)
         except OSError as exc:
             raise CommandError(f"--replay: {exc}") from None
         with stream:
-            await run_replay(stream, pipeline, self.stop)
+            await run_replay(stream, pipeline, self.stop, beat)
+
+    def prepare_source(self, options: dict) -> None:
+        """The demo's first run on a database adds its channels, enabled, as
+        --channel would; later runs follow the channel list as staff left it
+        (a disabled or deleted demo channel stays so). A Twitch run after the
+        demo says that the channels enabled here will be joined on Twitch."""
+        if options["replay"]:
+            return
+        last = heartbeat.last_live_source()
+        if options["demo"] and not IngestHeartbeat.objects.filter(source="demo").exists():
+            from messages_app.chatgen import channel_names
+
+            names = ensure_channels(channel_names(DEMO_CHANNELS))
+            self.stderr.write(f"demo: first run here, added the channels {', '.join(names)}")
+        elif not options["demo"] and last == "demo":
+            names = sorted(Channel.objects.to_join().values_list("name", flat=True))
+            self.stderr.write(
+                "switching from the demo to Twitch: the channels enabled here will be joined "
+                f"on Twitch: {', '.join(names) or 'none'} (disable the demo's on /channels)"
+            )
