@@ -6,7 +6,7 @@ user literally named "rows" is shadowed there, a trade for the short URLs.
 
 from django.urls import path
 
-from messages_app import views
+from messages_app import staff_views, views
 
 app_name = "messages_app"
 
@@ -31,4 +31,5 @@ urlpatterns = [
     path("users/<str:name>/summary", views.user_summary, name="user_summary"),
     path("users/<str:name>/optout", views.user_optout, name="user_optout"),
     path("optout", views.optout_page, name="optout"),
+    path("staff/archive", staff_views.archive, name="staff_archive"),
 ]
