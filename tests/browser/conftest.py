@@ -155,17 +155,23 @@ def console() -> Console:
 
 @pytest.fixture
 def open_page(browser, console):
-    """open_page(base_url) -> a new Playwright page at 1280x800, console watched.
+    """open_page(base_url, init_scripts=(), **context_options) -> a new Playwright
+    page at 1280x800, console watched; context_options go to new_context
+    (timezone_id, color_scheme, java_script_enabled, ...), init_scripts run
+    before any of the page's own.
 
     After the test, any console error or page error not explicitly allowed fails it.
     """
     contexts = []
 
-    def _open(base_url: str):
-        context = browser.new_context(base_url=base_url, viewport=support.VIEWPORT)
+    def _open(base_url: str, init_scripts=(), **context_options):
+        context = browser.new_context(
+            base_url=base_url, viewport=support.VIEWPORT, **context_options
+        )
         context.set_default_timeout(10_000)
         contexts.append(context)
-        context.add_init_script(LONGTASK_OBSERVER)
+        for script in (LONGTASK_OBSERVER, *init_scripts):
+            context.add_init_script(script)
         page = context.new_page()
         console.watch(page)
         return page

@@ -19,28 +19,11 @@ from tests.conftest import chat
 
 
 @pytest.fixture
-def open_in_zone(browser, console):
+def open_in_zone(open_page):
     """open_in_zone(base_url, zone, javascript=True) -> a page whose clock is in `zone`."""
-    contexts = []
-
-    def _open(base_url: str, zone: str, javascript: bool = True):
-        context = browser.new_context(
-            base_url=base_url,
-            viewport=support.VIEWPORT,
-            timezone_id=zone,
-            locale="en-US",
-            java_script_enabled=javascript,
-        )
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        console.watch(page)
-        return page
-
-    yield _open
-    for context in contexts:
-        context.close()
-    assert not console.unexpected(), "console errors:\n" + "\n".join(console.unexpected())
+    return lambda base_url, zone, javascript=True: open_page(
+        base_url, timezone_id=zone, locale="en-US", java_script_enabled=javascript
+    )
 
 
 def store_hours(store, channel: str, day: str, hours: list[int]) -> None:

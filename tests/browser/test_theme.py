@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import support
-
 DARK_BG = "rgb(13, 17, 23)"  # --bg of the dark theme
 LIGHT_BG = "rgb(246, 248, 250)"  # --bg of the light theme
 
@@ -23,25 +21,11 @@ new MutationObserver(() => {
 
 
 @pytest.fixture
-def open_with_scheme(browser, console):
+def open_with_scheme(open_page):
     """open_with_scheme(base_url, scheme) -> a page whose system prefers `scheme`."""
-    contexts = []
-
-    def _open(base_url: str, scheme: str):
-        context = browser.new_context(
-            base_url=base_url, viewport=support.VIEWPORT, color_scheme=scheme
-        )
-        context.set_default_timeout(10_000)
-        context.add_init_script(FIRST_PAINT_PROBE)
-        contexts.append(context)
-        page = context.new_page()
-        console.watch(page)
-        return page
-
-    yield _open
-    for context in contexts:
-        context.close()
-    assert not console.unexpected(), "console errors:\n" + "\n".join(console.unexpected())
+    return lambda base_url, scheme: open_page(
+        base_url, init_scripts=[FIRST_PAINT_PROBE], color_scheme=scheme
+    )
 
 
 def background(page) -> str:

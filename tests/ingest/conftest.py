@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 
 import pytest
 
 from messages_app.ingest.pipeline import IngestStats, Pipeline
 from messages_app.ingest.runner import run_irc
-from tests.ingest.twitch_server import twitch_server  # noqa: F401 (a fixture)
+from tests.ingest.twitch_server import (
+    manage,
+    twitch_server,  # noqa: F401 (a fixture)
+)
 
 # Fast timings for in-process clients: backoff, silence detection, channel polling.
 FAST = {
@@ -85,3 +89,20 @@ def ingest(transactional_db):
     for runner in started:
         if runner._thread.is_alive():
             runner.stop()
+
+
+@pytest.fixture
+def ingest_process(db_url):
+    """ingest_process(*args) -> `manage.py ingest <args>` started against the test
+    database; every one still running is killed at teardown."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        proc = manage(db_url, "ingest", *args)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()

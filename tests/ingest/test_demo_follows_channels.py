@@ -45,19 +45,9 @@ def stop(proc: subprocess.Popen) -> str:
 
 
 @pytest.fixture
-def demo(db_url):
+def demo(ingest_process):
     """`manage.py ingest --demo` at 400 lines/s; stopped at teardown."""
-    procs: list[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        proc = manage(db_url, "ingest", "--demo", "--rate", "400")
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
+    return lambda: ingest_process("--demo", "--rate", "400")
 
 
 def wait_for_chat(*names: str, more_than: dict[str, int] | None = None) -> None:

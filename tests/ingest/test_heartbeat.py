@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 
 import pytest
 from django.test import Client
@@ -25,18 +24,8 @@ def web():
 
 
 @pytest.fixture
-def started(db_url):
-    procs: list[subprocess.Popen] = []
-
-    def start(*args: str) -> subprocess.Popen:
-        proc = manage(db_url, "ingest", *FAST, *args)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
+def started(ingest_process):
+    return lambda *args: ingest_process(*FAST, *args)
 
 
 def ready(web) -> dict:
