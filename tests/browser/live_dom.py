@@ -144,3 +144,16 @@ def wait_for_all(watches, timeout: float, what: str) -> dict[str, Snapshot]:
             ]
             raise AssertionError(f"{what} not seen within {timeout}s on\n" + "\n".join(missing))
         time.sleep(0.02)
+
+
+# Each row's markup by id, the live client's brief highlight left out.
+ROWS_JS = """
+(marker) => Object.fromEntries(
+  [...document.querySelectorAll('[data-live-list] > [data-id]')]
+    .filter((row) => row.textContent.includes(marker))
+    .map((row) => {
+      const copy = row.cloneNode(true);
+      copy.classList.remove('is-new');
+      return [copy.dataset.id, copy.outerHTML];
+    }))
+"""

@@ -12,7 +12,7 @@ import pytest
 from messages_app.ingest.simulator import privmsg as chat_line
 from messages_app.ingest.simulator import usernotice
 from tests.browser import support
-from tests.browser.live_dom import wait_for, wait_live
+from tests.browser.live_dom import ROWS_JS, wait_for, wait_live
 
 CDN = "https://static-cdn.jtvnw.net/emoticons/v2/"
 CDN_URL = re.compile(
@@ -81,18 +81,6 @@ def rich_lines(marker: str) -> list[str]:
         ),
     ]
 
-
-# Each row's markup by id, the live client's brief highlight left out.
-ROWS_JS = """
-(marker) => Object.fromEntries(
-  [...document.querySelectorAll('[data-live-list] > [data-id]')]
-    .filter((row) => row.textContent.includes(marker))
-    .map((row) => {
-      const copy = row.cloneNode(true);
-      copy.classList.remove('is-new');
-      return [copy.dataset.id, copy.outerHTML];
-    }))
-"""
 
 ROW_FACTS_JS = """
 (marker) => [...document.querySelectorAll('[data-live-list] > [data-id]')]

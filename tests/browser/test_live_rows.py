@@ -9,20 +9,8 @@ import uuid
 from messages_app.ingest.simulator import clearchat, clearmsg, usernotice
 from messages_app.ingest.simulator import privmsg as chat_line
 from tests.browser import support
-from tests.browser.live_dom import wait_for, wait_live
+from tests.browser.live_dom import ROWS_JS, wait_for, wait_live
 from tests.browser.test_emotes_badges import emote_tag, rich_lines
-
-# Each row's DOM, the live client's brief highlight left out.
-ROWS_JS = """
-(marker) => Object.fromEntries(
-  [...document.querySelectorAll('[data-live-list] > [data-id]')]
-    .filter((row) => row.textContent.includes(marker))
-    .map((row) => {
-      const copy = row.cloneNode(true);
-      copy.classList.remove('is-new');
-      return [copy.dataset.id, copy.outerHTML];
-    }))
-"""
 
 
 def _lines(marker: str) -> list[str]:
