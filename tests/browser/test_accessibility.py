@@ -1,7 +1,10 @@
 """axe-core finds no serious or critical violations on any page, for visitors
-and for staff, with live data on screen (and the pages log no console errors)."""
+and for staff, in the light and the dark theme, with live data on screen (and
+the pages log no console errors)."""
 
 from __future__ import annotations
+
+import pytest
 
 from tests.browser import support
 from tests.browser.live_dom import wait_live
@@ -47,10 +50,11 @@ def _violations_on(page, path: str, status: int = 200) -> list[str]:
     return [f"{path}: {v}" for v in axe_violations(page)]
 
 
-def test_it_has_no_serious_accessibility_violations(open_page, server, seed, console):
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_it_has_no_serious_accessibility_violations(open_page, server, seed, console, scheme):
     seed(40)
     console.allow(r"status of 404.*/users/nobody-here")  # the not-found page itself
-    page = open_page(server.url)
+    page = open_page(server.url, color_scheme=scheme)
     violations = []
     for name, path in VISITOR_PAGES.items():
         violations += _violations_on(page, path, status=404 if name == "not-found" else 200)
