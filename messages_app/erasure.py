@@ -11,7 +11,8 @@ is simply what is still stored.
 Each batch deletes up to BATCH messages (the search index follows through
 its triggers) and subtracts them from every maintained total: the channels'
 and users' `total_messages`, the per-user per-channel stats, the minute
-buckets and the channel days. At the end the subject's own rows go (user:
+buckets, the channel days and the activity charts' channel hours and user
+days. At the end the subject's own rows go (user:
 per-channel stats, name history, the user row; channel: its stats and days,
 the channel row). On SQLite, freed pages are overwritten (`secure_delete`,
 goknut/settings.py), the full-text indexes are merged so no segment keeps an
@@ -37,12 +38,14 @@ from messages_app.models import (
     ActivityBucket,
     Channel,
     ChannelDay,
+    ChannelHour,
     ChatUser,
     ChatUserName,
     Message,
     OptOut,
     OptOutEvent,
     UserChannelStats,
+    UserDay,
 )
 from messages_app.signals import channel_changed, user_erased
 
@@ -199,29 +202,40 @@ def _utc(value: datetime | str) -> datetime:
 
 
 def _subtract(rows: list[tuple]) -> None:
-    """Take deleted rows off every total; a per-user channel row, a minute bucket
-    or a channel day left at 0 goes (nothing of it is stored any more)."""
+    """Take deleted rows off every total; a per-user channel row, a minute
+    bucket, a channel day or a chart bucket (channel hour, user day) left at 0
+    goes (nothing of it is stored any more)."""
     counted = [row for row in rows if row[3] in COUNTED_KINDS]
     channels = Counter(row[1] for row in counted)
     users = Counter(row[2] for row in counted)
     stats = Counter((row[2], row[1]) for row in counted)
     to_db = sql.datetime_adapter()
     minutes = Counter(to_db(row[4].replace(second=0, microsecond=0)) for row in counted)
+    hours = Counter((row[1], to_db(row[4].replace(minute=0, second=0, microsecond=0)))
+                    for row in counted)  # fmt: skip
     as_text = connection.vendor == "sqlite"
     days = Counter((row[1], row[4].date().isoformat() if as_text else row[4].date())
                    for row in rows)  # fmt: skip
+    user_days = Counter((row[2], row[4].date().isoformat() if as_text else row[4].date())
+                        for row in counted)  # fmt: skip
     mark = "?" if as_text else "%s"
     stat_key = f"user_id = {mark} AND channel_id = {mark}"
     day_key = f"channel_id = {mark} AND day = {mark}"
+    hour_key = f"channel_id = {mark} AND hour = {mark}"
+    user_day_key = f"user_id = {mark} AND day = {mark}"
     with sql.write_cursor() as cursor:
         _minus(cursor, Channel, "total_messages", f"id = {mark}", channels.items())
         _minus(cursor, ChatUser, "total_messages", f"id = {mark}", users.items())
         _minus(cursor, UserChannelStats, "total_messages", stat_key, stats.items())
         _minus(cursor, ActivityBucket, "count", f"minute = {mark}", minutes.items())
         _minus(cursor, ChannelDay, "lines", day_key, days.items())
+        _minus(cursor, ChannelHour, "count", hour_key, hours.items())
+        _minus(cursor, UserDay, "count", user_day_key, user_days.items())
         _drop_empty(cursor, UserChannelStats, "total_messages", stat_key, stats)
         _drop_empty(cursor, ActivityBucket, "count", f"minute = {mark}", minutes)
         _drop_empty(cursor, ChannelDay, "lines", day_key, days)
+        _drop_empty(cursor, ChannelHour, "count", hour_key, hours)
+        _drop_empty(cursor, UserDay, "count", user_day_key, user_days)
 
 
 def _minus(cursor, model, column: str, where: str, counts: Iterable) -> None:

@@ -15,6 +15,7 @@ from messages_app import batch_sql as sql
 from messages_app.models import (
     Channel,
     ChannelDay,
+    ChannelHour,
     ChatUser,
     ChatUserName,
     Kind,
@@ -182,9 +183,9 @@ def _rename_channel(cursor, owner: tuple[int, str], login: str) -> set[int]:
 
 
 def _absorb_channel(cursor, keep: int, drop: int) -> None:
-    """Move the messages, per-user counters and totals of channel row `drop`
-    into `keep`, which also takes drop's enabled/deleted state (the operator's
-    latest word on the channel), then delete `drop`."""
+    """Move the messages, per-user counters, days, hours and totals of channel
+    row `drop` into `keep`, which also takes drop's enabled/deleted state (the
+    operator's latest word on the channel), then delete `drop`."""
     channels, mark = sql.table(Channel), _mark()
     messages, stats = sql.table(Message), sql.table(UserChannelStats)
     cursor.execute(f"UPDATE {messages} SET channel_id = {mark} WHERE channel_id = {mark}",
@@ -212,6 +213,14 @@ def _absorb_channel(cursor, keep: int, drop: int) -> None:
         [keep, drop],
     )
     cursor.execute(f"DELETE FROM {days} WHERE channel_id = {mark}", [drop])
+    hours = sql.table(ChannelHour)  # the activity charts
+    cursor.execute(
+        f"""INSERT INTO {hours} (channel_id, hour, count)
+            SELECT {mark}, hour, count FROM {hours} WHERE channel_id = {mark} AND true
+            ON CONFLICT (channel_id, hour) DO UPDATE SET count = {hours}.count + excluded.count""",
+        [keep, drop],
+    )
+    cursor.execute(f"DELETE FROM {hours} WHERE channel_id = {mark}", [drop])
     cursor.execute(
         f"""UPDATE {channels} SET
                 total_messages = total_messages + (SELECT total_messages FROM {channels} d

@@ -495,3 +495,44 @@ class IngestHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} ingest"
+
+
+class ChannelHour(models.Model):
+    """Chat and notices (COUNTED_KINDS) of one channel in one UTC hour of
+    sent_at: the channel page's activity charts (per hour, per day, the
+    busiest-hours heatmap), read as a few hundred rows of this table and never
+    as a COUNT over messages. Kept by the write path, erasure, retention,
+    delete_channel and identity._absorb_channel."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="hours",
+                                db_index=False)  # fmt: skip
+    hour = models.DateTimeField()  # UTC, minutes and seconds 0
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the index of the charts' read: one channel's hours since a time.
+            models.UniqueConstraint(fields=["channel", "hour"], name="channelhour_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} at {self.hour:%Y-%m-%d %H}:00: {self.count}"
+
+
+class UserDay(models.Model):
+    """Chat and notices of one user on one UTC day, in every channel: the
+    profile's activity chart. Kept as ChannelHour is."""
+
+    user = models.ForeignKey(ChatUser, on_delete=models.CASCADE, related_name="days",
+                             db_index=False)  # fmt: skip
+    day = models.DateField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the index of the profile chart's read: one user's days since a day.
+            models.UniqueConstraint(fields=["user", "day"], name="userday_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.day}: {self.count}"

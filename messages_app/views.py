@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from messages_app import erasure, optouts, pages, search
+from messages_app import charts, erasure, optouts, pages, search
 from messages_app.forms import (
     ChannelAddForm,
     ChannelDeleteForm,
@@ -336,6 +336,7 @@ def channel_detail(request: HttpRequest, name: str) -> HttpResponse:
         "day_range": day_range,
         "log_day": log_day,
         "log_links": pages.channel_day_links(channel, log_day) if log_day else None,
+        "charts": charts.channel_charts(channel, follow=live),
         **channel_pager(data["day"]),
         **retention_context(channel),
     }
@@ -498,6 +499,8 @@ def user_detail(request: HttpRequest, name: str) -> HttpResponse:
         if live
         else None,
         "rows_url": rows_url("messages_app:user_messages", user.username, channel=channel_name),
+        # A stream narrowed to one channel misses the user's chat elsewhere.
+        "charts": charts.user_charts(user, follow=live and not channel_name),
         **pager_context("user-messages"),
     }
     return render(request, "users/detail.html", context)

@@ -36,10 +36,12 @@ from messages_app.models import (
     ActivityBucket,
     Channel,
     ChannelDay,
+    ChannelHour,
     ChatUser,
     Kind,
     Message,
     UserChannelStats,
+    UserDay,
 )
 from messages_app.signals import channel_changed, messages_stored
 from messages_app.validators import TWITCH_LOGIN_RE, normalize_login, validate_twitch_login
@@ -171,6 +173,7 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
             _upsert_user_channel_stats(cursor, counted, channel_ids, user_ids)
             identity.upsert_names(cursor, counted, user_ids, unsettled)
             _upsert_buckets(cursor, counted)
+            _upsert_chart_buckets(cursor, counted, channel_ids, user_ids)
         _upsert_channel_days(cursor, stamped, ids, channel_ids)
         deletions.mark_deleted(cursor, stamped, min(ids))
         result.stored = len(ids)
@@ -400,6 +403,45 @@ def _upsert_buckets(cursor, counted: Counted) -> None:
     sql.execute_rows(cursor, statement, rows, BUCKET_TYPES)
 
 
+def _upsert_chart_buckets(
+    cursor, counted: Counted, channel_ids: dict[str, int], user_ids: dict[str, int]
+) -> None:
+    """Chat and notices per channel and UTC hour, and per user and UTC day (the
+    activity charts): one upsert of each per batch.
+
+    On SQLite the keys are slices of the sent_at parameter, UTC text
+    "YYYY-MM-DD HH:MM:SS[.ffffff]": truncating 1,000 aware datetimes and
+    hashing them took 5 ms a batch, the slices 1 ms."""
+    sqlite = connection.vendor == "sqlite"
+    if sqlite:
+        hour_of, day_of = (lambda at: at[:13]), (lambda at: at[:10])
+    else:
+        hour_of = lambda at: at.replace(minute=0, second=0, microsecond=0)  # noqa: E731
+        day_of = lambda at: at.date()  # noqa: E731
+    hours: dict[tuple, int] = {}
+    days: dict[tuple, int] = {}
+    for r, at, _id in counted:
+        key = (channel_ids[r.channel], hour_of(at))
+        hours[key] = hours.get(key, 0) + 1
+        key = (user_ids[r.username], day_of(at))
+        days[key] = days.get(key, 0) + 1
+    # In key order: SQLite then walks the unique index in order rather than at
+    # random (a third less time for the upsert of 1,000 users).
+    hour_rows = [(pk, f"{hour}:00:00" if sqlite else hour, n)
+                 for (pk, hour), n in sorted(hours.items())]  # fmt: skip
+    day_rows = [(pk, day, n) for (pk, day), n in sorted(days.items())]
+    for model, key, rows, types in (
+        (ChannelHour, "channel_id, hour", hour_rows, CHANNEL_HOUR_TYPES),
+        (UserDay, "user_id, day", day_rows, USER_DAY_TYPES),
+    ):
+        table = sql.table(model)
+        statement = f"""
+            INSERT INTO {table} ({key}, count)
+            {{rows}}
+            ON CONFLICT ({key}) DO UPDATE SET count = {table}.count + excluded.count"""
+        sql.execute_rows(cursor, statement, rows, types)
+
+
 def _upsert_channel_days(
     cursor, stamped: Stamped, ids: list[int], channel_ids: dict[str, int]
 ) -> None:
@@ -438,6 +480,8 @@ MESSAGE_TYPES = (
 STATS_TYPES = ("bigint", "bigint", "bigint", "timestamptz", "timestamptz")
 BUCKET_TYPES = ("timestamptz", "bigint", "bigint", "bigint")
 DAY_TYPES = ("bigint", "date", "bigint", "bigint", "bigint")
+CHANNEL_HOUR_TYPES = ("bigint", "timestamptz", "bigint")
+USER_DAY_TYPES = ("bigint", "date", "bigint")
 
 
 # -- channel management ------------------------------------------------------
@@ -549,20 +593,29 @@ def _channels_changed(ids: Iterable[int]) -> None:
 
 def _subtract_buckets(channel: Channel) -> None:
     """Take the channel's chat off the minute buckets (home: last minute, last
-    hour), dropping the buckets it leaves empty. One read of the channel's
-    times through its index, grouped here."""
-    minutes = Counter()
-    rows = Message.objects.filter(channel=channel, kind__in=COUNTED_KINDS).values_list("sent_at")
-    for (sent_at,) in rows.iterator(chunk_size=10_000):
+    hour) and off its users' days (the profile chart), dropping the rows it
+    leaves empty; its hours (ChannelHour) go with the channel row. One read of
+    the channel's times through its index, grouped here."""
+    minutes, days = Counter(), Counter()
+    rows = Message.objects.filter(channel=channel, kind__in=COUNTED_KINDS)
+    for user_id, sent_at in rows.values_list("user_id", "sent_at").iterator(chunk_size=10_000):
         minutes[sent_at.replace(second=0, microsecond=0)] += 1
+        days[user_id, sent_at.astimezone(UTC).date()] += 1
     to_db = sql.datetime_adapter()
-    table = sql.table(ActivityBucket)
+    as_text = connection.vendor == "sqlite"  # the sqlite3 date adapter is deprecated
     params = [(n, to_db(minute.astimezone(UTC))) for minute, n in minutes.items()]
+    user_days = [(n, pk, day.isoformat() if as_text else day) for (pk, day), n in days.items()]
     with connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {table} SET count = count - %s WHERE minute = %s", params)
-        cursor.executemany(
-            f"DELETE FROM {table} WHERE minute = %s AND count <= 0", [(m,) for _n, m in params]
-        )
+        _subtract_counts(cursor, ActivityBucket, "minute = %s", params)
+        _subtract_counts(cursor, UserDay, "user_id = %s AND day = %s", user_days)
+
+
+def _subtract_counts(cursor, model, where: str, params: list[tuple]) -> None:
+    """count -= n for each (n, *key), then drop the rows of those keys left at 0."""
+    table = sql.table(model)
+    cursor.executemany(f"UPDATE {table} SET count = count - %s WHERE {where}", params)
+    cursor.executemany(f"DELETE FROM {table} WHERE {where} AND count <= 0",
+                       [key for _n, *key in params])  # fmt: skip
 
 
 def _subtract_user_totals(channel: Channel) -> None:

@@ -130,6 +130,8 @@
       if (type === "message" || type === "moderation") this.queueMessage(data);
       else if (type === "erased") removeErased(this.root, data);
       else this.applyCounts(type, data);
+      // Other scripts of the page follow the stream too (static/js/charts.js).
+      this.root.dispatchEvent(new CustomEvent("goknut:live", { bubbles: true, detail: { type: type, data: data } }));
     }
     // Every event of a stream follows all events up to its cursor (the server
     // guarantees it), so resuming from the highest cursor seen loses nothing.
