@@ -153,7 +153,10 @@ def read_tick(
         for row in ChatUser.objects.filter(id__in=user_ids).values(*USER_FIELDS):
             tick.users[row["username"]] = user_payload(row, high)
     chat = sum(1 for row in rows if row.type == "message")  # chat and notices, not moderation
+    before = dict(totals.values)
     tick.totals = totals.read(user_ids, channel_ids, dirty, windows="home" in views, chat=chat)
+    if not (messages or dirty or erased) and tick.totals == before:
+        return None  # a refresh that changed nothing: no event to 10,000 idle pages
     tick.metrics = {"type": "metrics", "cursor": high, **tick.totals}
     return tick
 

@@ -7,8 +7,10 @@
  * in user space, and that CPU is taken from daphne. Here a read costs little
  * more than the recv(2) itself.
  *
- * Every `message` event is checked on every stream (ids must grow by one:
- * a skipped id is a gap, a repeated or lower one a duplicate). Each read that
+ * Every `message` event is checked on every stream (ids must grow: a repeated
+ * or lower one is a duplicate). Ids are times, not a dense range, so gaps are
+ * found by the benchmark: each stream reports how many ids it got, their sum
+ * and the last one, to compare with the ids stored. Each read that
  * carried messages is kept as (first id, last id, wall-clock time), from which
  * the benchmark computes latencies.
  *
@@ -48,7 +50,8 @@ typedef struct {
     char error[96];
     char *carry;
     size_t carried, room;
-    long n, gaps, dups, last;
+    long n, dups, last;
+    unsigned long long sum; /* of the ids received (wraps; compared the same way) */
     Read *reads;
     size_t nreads, reads_room;
 } Stream;
@@ -151,7 +154,7 @@ static void check(Stream *s, const char *data, size_t len, double at) {
             s->dups++;
             continue;
         }
-        if (s->last && id > s->last + 1) s->gaps += id - s->last - 1;
+        s->sum += (unsigned long long)id;
         s->last = id;
         s->n++;
     }
@@ -216,8 +219,8 @@ static void report(void) {
     printf("{\"streams\": [");
     for (int i = 0; i < count; i++) {
         Stream *s = &streams[i];
-        printf("%s{\"n\": %ld, \"gaps\": %ld, \"dups\": %ld, \"closed\": %s", i ? ", " : "",
-               s->n, s->gaps, s->dups, s->closed ? "true" : "false");
+        printf("%s{\"n\": %ld, \"sum\": %llu, \"last\": %ld, \"dups\": %ld, \"closed\": %s",
+               i ? ", " : "", s->n, s->sum, s->last, s->dups, s->closed ? "true" : "false");
         if (s->error[0]) {
             printf(", \"error\": \"");
             for (char *c = s->error; *c; c++) putchar(*c == '"' || *c == '\\' || *c < 32 ? '?' : *c);

@@ -111,8 +111,9 @@ def empty_archive() -> None:
     """A fresh archive for every run (the test database, through Django)."""
     with connection.cursor() as cursor:
         for table in (
-            "message", "pendingdeletion", "userchannelstats", "chatusername", "chatuser",
-            "activitybucket", "channelday", "channel",
+            "message", "pendingdeletion", "userchannelstats", "chatusername", "userday",
+            "chatuser", "activitybucket", "channelday", "channelhour", "channel",
+            "ingestheartbeat",
         ):  # fmt: skip
             cursor.execute(f"DELETE FROM messages_app_{table}")
 

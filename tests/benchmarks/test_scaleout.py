@@ -120,7 +120,7 @@ def _live_row(url: str, redis_url: str, webs, clients: int, rate: int, tmp) -> s
     lat = result["latencies"]
     p50, p95, p99 = (test_live._pct(lat, q) for q in (0.5, 0.95, 0.99))
     row = (
-        f"| {clients:,} | {rate:,} | {span['hi'] - span['lo'] + 1:,} | {p50:.0f} | {p95:.0f} | "
+        f"| {clients:,} | {rate:,} | {span['count']:,} | {p50:.0f} | {p95:.0f} | "
         f"{p99:.0f} | {max(lat) * 1000:.0f} | {result['lost']:,} | {result['late']:,} | "
         f"{result['dups']:,} | {result['cut']:,} | {' + '.join(f'{c:.0f}%' for c in cpu)} | "
         f"{span['ingest_cpu']:.0f}% |"

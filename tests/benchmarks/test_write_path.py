@@ -43,6 +43,7 @@ TARGET_RATE = 15_000  # messages/s at batches of 1,000 (docs/architecture.md, "P
 TARGET_RATIO = 0.8  # of the plain sqlite3 baseline
 CPU: list[float] = []
 PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+EPOCH, MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 
 
 # -- the worker (runs in its own process) --------------------------------------
@@ -94,10 +95,22 @@ def _sqlite3_store(con, executemany_messages: bool = False) -> Callable[[list], 
         ON CONFLICT (minute) DO UPDATE SET count = count + excluded.count,
             first_id = min(first_id, excluded.first_id),
             last_id = max(last_id, excluded.last_id)"""
+    upsert_day = """
+        INSERT INTO messages_app_channelday (channel_id, day, lines, first_id, last_id)
+        VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (channel_id, day) DO UPDATE SET lines = lines + excluded.lines,
+            first_id = min(first_id, excluded.first_id),
+            last_id = max(last_id, excluded.last_id)"""
+    upsert_hour = """
+        INSERT INTO messages_app_channelhour (channel_id, hour, count) VALUES (?, ?, ?)
+        ON CONFLICT (channel_id, hour) DO UPDATE SET count = count + excluded.count"""
+    upsert_user_day = """
+        INSERT INTO messages_app_userday (user_id, day, count) VALUES (?, ?, ?)
+        ON CONFLICT (user_id, day) DO UPDATE SET count = count + excluded.count"""
     insert_message = """
-        INSERT INTO messages_app_message (channel_id, user_id, text, sent_at, twitch_id,
+        INSERT INTO messages_app_message (id, channel_id, user_id, text, sent_at, twitch_id,
             tags, is_action) VALUES """
-    marks = "(?, ?, ?, ?, ?, ?, ?)"
+    marks = "(?, ?, ?, ?, ?, ?, ?, ?)"
 
     def store(records: list) -> None:
         con.execute("BEGIN IMMEDIATE")
@@ -135,8 +148,16 @@ def _sqlite3_store(con, executemany_messages: bool = False) -> Callable[[list], 
                 list(users),
             )
         )
+        # Ids are the microseconds lines were sent (messages_app/message_ids.py):
+        # this benchmark's chat is new, so each goes at its time or above the newest.
+        (newest,) = con.execute("SELECT COALESCE(MAX(id), 0) FROM messages_app_message").fetchone()
+        ids = []
+        for r, _at in rows:
+            newest = max((r.sent_at - EPOCH) // MICROSECOND, newest + 1)
+            ids.append(newest)
         values = [
             (
+                id_,
                 channel_ids[r.channel],
                 user_ids[r.username],
                 r.text,
@@ -145,7 +166,7 @@ def _sqlite3_store(con, executemany_messages: bool = False) -> Callable[[list], 
                 json.dumps(r.tags),
                 r.is_action,
             )
-            for r, at in rows
+            for (r, at), id_ in zip(rows, ids, strict=True)
         ]
         if executemany_messages:
             con.executemany(insert_message + marks, values)
@@ -154,17 +175,26 @@ def _sqlite3_store(con, executemany_messages: bool = False) -> Callable[[list], 
                 insert_message + ", ".join([marks] * len(values)),
                 [v for row in values for v in row],
             )
-        # One writer holds the lock, so the ids just inserted are the last len(rows).
-        (last_id,) = con.execute("SELECT last_insert_rowid()").fetchone()
-        for id_, (r, at) in enumerate(rows, start=last_id - len(rows) + 1):
+        days, hours, user_days = {}, {}, {}
+        for id_, (r, at) in zip(ids, rows, strict=True):
             key = (user_ids[r.username], channel_ids[r.channel])
             n, first, last = pairs.get(key, (0, at, at))
             pairs[key] = (n + 1, min(first, at), max(last, at))
             minute = at[:16] + ":00"
             n, low, _high = minutes.get(minute, (0, id_, id_))
             minutes[minute] = (n + 1, low, id_)
+            day = (channel_ids[r.channel], at[:10])
+            n, low, _high = days.get(day, (0, id_, id_))
+            days[day] = (n + 1, low, id_)
+            hour = (channel_ids[r.channel], at[:13] + ":00:00")
+            hours[hour] = hours.get(hour, 0) + 1
+            user_day = (user_ids[r.username], at[:10])
+            user_days[user_day] = user_days.get(user_day, 0) + 1
         con.executemany(upsert_stats, [(*key, *v) for key, v in pairs.items()])
         con.executemany(upsert_bucket, [(m, *v) for m, v in minutes.items()])
+        con.executemany(upsert_day, [(*key, *v) for key, v in days.items()])
+        con.executemany(upsert_hour, [(*key, n) for key, n in sorted(hours.items())])
+        con.executemany(upsert_user_day, [(*key, n) for key, n in sorted(user_days.items())])
         con.execute("COMMIT")
 
     return store
@@ -202,11 +232,23 @@ def _state() -> list[int]:
     """What a user could count afterwards: messages, every counter, search hits."""
     from django.db.models import Sum
 
-    from messages_app.models import ActivityBucket, Channel, ChatUser, Message, UserChannelStats
+    from messages_app.models import (
+        ActivityBucket,
+        Channel,
+        ChannelDay,
+        ChannelHour,
+        ChatUser,
+        Message,
+        UserChannelStats,
+        UserDay,
+    )
     from messages_app.search import matching
 
     return [
         Message.objects.count(),
+        ChannelDay.objects.aggregate(n=Sum("lines"))["n"],
+        ChannelHour.objects.aggregate(n=Sum("count"))["n"],
+        UserDay.objects.aggregate(n=Sum("count"))["n"],
         Channel.objects.aggregate(n=Sum("total_messages"))["n"],
         ChatUser.objects.aggregate(n=Sum("total_messages"))["n"],
         ChatUser.objects.count(),
