@@ -16,7 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KT, KeyTextTransform
+from django.db.models.functions import Coalesce
 from django_eventstream.utils import make_id, parse_last_event_id, sse_encode_event
 
 from messages_app import chat_render
@@ -153,14 +154,19 @@ def message_values(qs: QuerySet) -> QuerySet:
     """`qs` (messages) as MESSAGE_COLUMNS tuples; the few tags an event needs
     are read by the database, so the tags JSON is never parsed in Python."""
     return qs.annotate(
-        color=KT("tags__color"),
-        notice=KT("tags__msg-id"),
-        duration=KT("tags__ban-duration"),
+        color=_tag("color"),
+        notice=_tag("msg-id"),
+        duration=KT("tags__ban-duration"),  # always the line's own (tag_sets.py)
         target=KT("tags__target-msg-id"),
-        emotes=KT("tags__emotes"),
-        badges=KT("tags__badges"),
-        badge_info=KT("tags__badge-info"),
+        emotes=_tag("emotes"),
+        badges=_tag("badges"),
+        badge_info=_tag("badge-info"),
     ).values_list(*MESSAGE_COLUMNS)
+
+
+def _tag(key: str) -> Coalesce:
+    """A tag of the line's own or, failing that, of its tag set."""
+    return Coalesce(KeyTextTransform(key, "tags"), KeyTextTransform(key, "tag_set__tags"))
 
 
 def message_payload(row: tuple) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from django.db.models import Max, Min
 from django.db.models.fields.json import KeyTextTransform
 
 from logs_api.periods import Period, days_of, month
+from messages_app import tag_sets
 from messages_app.batch_sql import chunks
 from messages_app.batch_sql import table as sql_table
 from messages_app.models import (
@@ -32,6 +33,8 @@ from messages_app.models import (
 CHUNK = int(os.environ.get("GOKNUT_API_CHUNK", "2000"))
 FIELDS = ("id", "kind", "text", "system_text", "sent_at", "twitch_id", "is_action", "user_id",
           "deleted_at")  # fmt: skip
+# A line's own tags and its tag set (messages_app/tag_sets.py).
+TAG_FIELDS = ("tags", "tag_set_id")
 
 
 @dataclass(slots=True)
@@ -87,7 +90,7 @@ def lines(
     lo, hi = bounds
     base = scope.queryset().filter(sent_at__gte=period.since, sent_at__lt=period.until)
     if with_tags:
-        fields = (*FIELDS, "tags")
+        fields = (*FIELDS, *TAG_FIELDS)
     else:  # the text format: no tags parsed, but a timeout's duration is said
         base = base.annotate(ban=KeyTextTransform("ban-duration", "tags"))
         fields = (*FIELDS, "ban")
@@ -178,8 +181,8 @@ def random_line(scope: Scope) -> Line | None:
     _lines, lo, hi = random.choices(days, weights=[d[0] for d in days])[0]
     pick = random.randint(lo, hi)
     qs = scope.queryset()
-    found = list(qs.filter(id__gte=pick).order_by("id").values_list(*FIELDS, "tags")[:1]) or list(
-        qs.filter(id__lt=pick).order_by("-id").values_list(*FIELDS, "tags")[:1]
+    found = list(qs.filter(id__gte=pick).order_by("id").values_list(*FIELDS, *TAG_FIELDS)[:1]) or (
+        list(qs.filter(id__lt=pick).order_by("-id").values_list(*FIELDS, *TAG_FIELDS)[:1])
     )
     return Logins().lines(found, scope.channel.name, True)[0] if found else None
 
@@ -195,16 +198,24 @@ class Logins:
     def __init__(self) -> None:
         self.current: dict[int, str] = {}
         self.history: dict[int, list[tuple[datetime, str]]] = {}
+        self.tag_sets = tag_sets.Loaded()
 
     def lines(self, rows: list[tuple], channel: str, with_tags: bool) -> list[Line]:
+        """Lines from rows of Django's values_list (FIELDS + TAG_FIELDS, or + ban)."""
         self._load({row[7] for row in rows if row[7] is not None})
+        if with_tags:
+            self.tag_sets.load(row[10] for row in rows)
         out = []
         for row in rows:
             user_id = row[7]
+            if with_tags:
+                tags = self.tag_sets.join(row[10], row[9] or {}, row[5], row[4])
+            else:
+                tags = _ban(row[9])
             out.append(
                 Line(
                     *row[:9],
-                    tags=(row[9] or {}) if with_tags else _ban(row[9]),
+                    tags=tags,
                     login=self.login(user_id, row[4]) if user_id else "",
                     channel=channel,
                 )
@@ -219,15 +230,32 @@ class Logins:
         # SQLite: text, or naive UTC datetimes (Django's converters by declared
         # type); PostgreSQL: aware datetimes.
         naive = bool(rows) and (isinstance(rows[0][4], str) or rows[0][4].tzinfo is None)
+        if with_tags:
+            self.tag_sets.load(row[10] for row in rows)
+        join = self.tag_sets.join
         out = []
         append = out.append
-        for id_, kind, text, system, sent, twitch_id, action, user_id, deleted, extra in rows:
+        for (
+            id_,
+            kind,
+            text,
+            system,
+            sent,
+            twitch_id,
+            action,
+            user_id,
+            deleted,
+            extra,
+            *set_id,
+        ) in rows:
             if naive:
                 sent = _utc(sent)
                 if deleted is not None:
                     deleted = _utc(deleted)
             if with_tags:
                 tags = orjson.loads(extra) if isinstance(extra, str) else (extra or {})
+                if set_id[0] is not None:
+                    tags = join(set_id[0], tags, twitch_id, sent)
             else:
                 tags = {"ban-duration": extra} if extra else {}
             if user_id is None:

@@ -20,6 +20,7 @@ from messages_app.models import (
     ChatUserName,
     Kind,
     Message,
+    TagSet,
     UserChannelStats,
 )
 
@@ -189,6 +190,9 @@ def _absorb_channel(cursor, keep: int, drop: int) -> None:
     channels, mark = sql.table(Channel), _mark()
     messages, stats = sql.table(Message), sql.table(UserChannelStats)
     cursor.execute(f"UPDATE {messages} SET channel_id = {mark} WHERE channel_id = {mark}",
+                   [keep, drop])  # fmt: skip
+    # The sets keep their digests (made with drop's id): unique all the same.
+    cursor.execute(f"UPDATE {sql.table(TagSet)} SET channel_id = {mark} WHERE channel_id = {mark}",
                    [keep, drop])  # fmt: skip
     cursor.execute(
         f"""INSERT INTO {stats} (user_id, channel_id, total_messages, first_seen_at, last_seen_at)

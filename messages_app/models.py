@@ -14,7 +14,7 @@ from django.db import connection, connections, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-from messages_app import message_ids
+from messages_app import message_ids, tag_sets
 from messages_app.validators import validate_twitch_login
 
 
@@ -216,7 +216,7 @@ class MessageQuerySet(models.QuerySet):
         return qs
 
     def with_related(self) -> MessageQuerySet:
-        return self.select_related("channel", "user")
+        return self.select_related("channel", "user", "tag_set")
 
 
 class Kind(models.IntegerChoices):
@@ -231,6 +231,19 @@ class Kind(models.IntegerChoices):
 
 # What total_messages counts: what people wrote or did, never moderation.
 COUNTED_KINDS = frozenset({Kind.PRIVMSG, Kind.USERNOTICE})
+
+
+class TagSet(models.Model):
+    """Tags that lines of a user in a channel share, stored once: see
+    messages_app/tag_sets.py. Erased with its channel or its user."""
+
+    digest = models.BinaryField(max_length=16, unique=True)
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(ChatUser, on_delete=models.CASCADE, related_name="+", null=True)
+    tags = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"tag set {self.id}"
 
 
 class Message(models.Model):
@@ -252,7 +265,15 @@ class Message(models.Model):
     sent_at = models.DateTimeField()
     # Twitch's message `id` tag: a line seen twice (reconnect, replay) is stored once.
     twitch_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # The line's own tags; those it shares with the user's other lines in the
+    # channel are in tag_set (all of them here when it is null): tag_sets.py.
     tags = models.JSONField(default=dict, blank=True)
+    # No constraint and no index: the write path checks the sets it refers to,
+    # and a set goes only with its channel or user, whose lines go first.
+    tag_set = models.ForeignKey(
+        TagSet, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+        null=True, blank=True, related_name="+",
+    )  # fmt: skip
     is_action = models.BooleanField(default=False, help_text="Sent with /me")
 
     objects = MessageQuerySet.as_manager()
@@ -299,8 +320,16 @@ class Message(models.Model):
         super().save(*args, **kwargs)
 
     @property
+    def all_tags(self) -> dict:
+        """The line's tags as Twitch sent them (its own and its tag set's)."""
+        own = self.tags if isinstance(self.tags, dict) else {}
+        if self.tag_set_id is None:
+            return own
+        return tag_sets.join(self.tag_set.tags, own, self.twitch_id, self.sent_at)
+
+    @property
     def color(self) -> str:
-        return (self.tags or {}).get("color", "")
+        return self.all_tags.get("color", "")
 
 
 class PendingDeletion(models.Model):

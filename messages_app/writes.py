@@ -30,7 +30,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from messages_app import batch_sql as sql
-from messages_app import deletions, identity, message_ids, optouts
+from messages_app import deletions, identity, message_ids, optouts, tag_sets
 from messages_app.models import (
     COUNTED_KINDS,
     ActivityBucket,
@@ -327,6 +327,7 @@ def _insert_messages(
     """
     to_json = connection.ops.adapt_json_value
     ids = message_ids.assign(cursor, [r.sent_at for r, _at in stamped])
+    split = _split_tags(cursor, stamped, channel_ids, user_ids)
     rows = [
         (
             id_,
@@ -335,22 +336,42 @@ def _insert_messages(
             r.text,
             at,
             r.twitch_id or None,
-            to_json(r.tags, None),
+            to_json(own, None),
+            set_id,
             r.is_action,
             r.kind,
             r.system_text,
         )
-        for (r, at), id_ in zip(stamped, ids, strict=True)
+        for (r, at), id_, (set_id, own) in zip(stamped, ids, split, strict=True)
     ]
     statement = f"""
         INSERT INTO {sql.table(Message)} (id, channel_id, user_id, text, sent_at, twitch_id,
-                                       tags, is_action, kind, system_text)
+                                       tags, tag_set_id, is_action, kind, system_text)
         {{rows}}
         ON CONFLICT DO NOTHING
         RETURNING id"""
     if len(sql.upsert(cursor, statement, rows, MESSAGE_TYPES)) != len(rows):
         raise _LostRace  # a Twitch id (or an id) another writer took meanwhile
     return ids
+
+
+def _split_tags(
+    cursor, stamped: Stamped, channel_ids: dict[str, int], user_ids: dict[str, int]
+) -> list[tuple[int | None, dict]]:
+    """(tag set id, own tags) of each record: messages_app/tag_sets.py."""
+    wanted: dict[bytes, tuple] = {}
+    split = []
+    for r, _at in stamped:
+        shared, own = tag_sets.split(r.tags, r.twitch_id, r.sent_at)
+        if not shared:
+            split.append((None, own))
+            continue
+        channel_id, user_id = channel_ids[r.channel], user_ids.get(r.username)
+        digest = tag_sets.digest(channel_id, user_id, shared)
+        wanted.setdefault(digest, (channel_id, user_id, shared))
+        split.append((digest, own))
+    set_ids = tag_sets.assign(cursor, wanted) if wanted else {}
+    return [(None if d is None else set_ids[d], own) for d, own in split]
 
 
 Counted = list[tuple[ChatRecord, object, int]]  # counted records, sent_at parameter, id
@@ -474,8 +495,8 @@ CHANNEL_TYPES = (
 )  # fmt: skip
 USER_TYPES = ("text", "text", "timestamptz", "timestamptz", "bigint", "text")
 MESSAGE_TYPES = (
-    "bigint", "bigint", "bigint", "text", "timestamptz", "text", "jsonb", "boolean", "smallint",
-    "text",
+    "bigint", "bigint", "bigint", "text", "timestamptz", "text", "jsonb", "bigint", "boolean",
+    "smallint", "text",
 )  # fmt: skip
 STATS_TYPES = ("bigint", "bigint", "bigint", "timestamptz", "timestamptz")
 BUCKET_TYPES = ("timestamptz", "bigint", "bigint", "bigint")

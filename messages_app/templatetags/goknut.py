@@ -164,7 +164,7 @@ def message_row(message) -> SafeString:
     if kind in (CLEARCHAT, CLEARMSG):
         return _moderation_row(message)
     channel_href = _esc(channel_url(message.channel.name))
-    tags = message.tags if isinstance(message.tags, dict) else {}
+    tags = message.all_tags
     deleted = message.deleted_at is not None
     text = "" if deleted and not settings.SHOW_DELETED_TEXT else _text_html(message, tags)
     action = message.is_action
@@ -241,7 +241,7 @@ def _moderation_row(message) -> SafeString:
     """A timeout, ban, whole-chat clear or deletion, as a line of the log."""
     channel_href = _esc(channel_url(message.channel.name))
     user = message.user
-    tags = message.tags or {}
+    tags = message.all_tags
     # What the action did, for the client to apply to rows already on a page
     # when this row arrives by polling (the live event carries the same).
     if user is None:

@@ -357,7 +357,11 @@ def test_it_imports_a_justlog_tree_with_exact_totals_and_a_second_run_stores_not
     # Each line keeps its own time, and its tags; the channels are created but not joined.
     line = Message.objects.get(twitch_id="forsen-0302-5")
     assert line.sent_at == datetime(2024, 3, 2, 12, 5, tzinfo=UTC)
-    assert (line.text, line.user.username, line.tags["badges"]) == (HOSTILE, "bob", "subscriber/12")
+    assert (line.text, line.user.username, line.all_tags["badges"]) == (
+        HOSTILE,
+        "bob",
+        "subscriber/12",
+    )
     assert Message.objects.get(twitch_id="xqc-0401-3").is_action
     assert Message.objects.get(twitch_id="forsen-0310-1").deleted_at is not None
     resub = Message.objects.get(twitch_id="forsen-0301-resub")
@@ -527,7 +531,7 @@ def test_it_skips_what_it_cannot_import_counts_each_reason_and_stores_the_rest(t
         "not chat (other commands) 1; kept with bad UTF-8 replaced 1",
     ]
     assert "gone.log (unreadable: " in err
-    assert Message.objects.get(text="kept").tags["display-name"] == "b\ufffdb"
+    assert Message.objects.get(text="kept").all_tags["display-name"] == "b\ufffdb"
     assert_totals_match_rows()
 
     with pytest.raises(CommandError, match=r"nowhere\.log: no such file or directory"):

@@ -136,16 +136,16 @@ def test_it_replays_a_twitch_log_file(db_url):
         "stored 7 messages, 1 duplicates, skipped 2 (malformed 1, unknown_command 1)"
     )
     resub = Message.objects.get(kind=Kind.USERNOTICE)
-    assert (resub.user.username, resub.tags["msg-id"]) == ("turbofox", "resub")
+    assert (resub.user.username, resub.all_tags["msg-id"]) == ("turbofox", "resub")
     assert resub.system_text
     timeout = Message.objects.get(kind=Kind.CLEARCHAT)
-    assert (timeout.user.username, timeout.tags["ban-duration"]) == ("spammer42", "600")
+    assert (timeout.user.username, timeout.all_tags["ban-duration"]) == ("spammer42", "600")
     texts = dict(Message.objects.values_list("twitch_id", "text"))
     assert texts["0a1b2c3d-1111-4e5f-9a6b-7c8d9e0f1a2b"] == "Kappa 😂 straße 日本語"
     action = Message.objects.get(twitch_id="5e6f7a8b-2222-4c3d-8e9f-0a1b2c3d4e5f")
     assert (action.text, action.is_action) == ("waves at chat", True)
     reply = Message.objects.select_related("user").get(text="@DarkWolf hi there")
-    assert reply.tags["reply-parent-msg-body"] == "hi there; \\o/"  # "\:" is ";"
+    assert reply.all_tags["reply-parent-msg-body"] == "hi there; \\o/"  # "\:" is ";"
     assert reply.user.display_name == "Sleepy Otter"
     # A replayed log does not make ingest join its channels.
     assert set(Channel.objects.values_list("name", "enabled")) == {

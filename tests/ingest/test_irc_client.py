@@ -52,7 +52,7 @@ def test_it_stores_chat_with_tags_emoji_and_actions(twitch_server, ingest):
     first, second = Message.objects.order_by("id").select_related("user", "channel")
     assert first.text == "hello 😂 ❤️ straße 日本語 привет"
     assert first.user.display_name == "Sleepy Otter"
-    assert (first.tags["badges"], first.color) == ("vip/1", "#9ACD32")
+    assert (first.all_tags["badges"], first.color) == ("vip/1", "#9ACD32")
     assert (second.text, second.is_action) == ("waves at chat", True)
 
 

@@ -1,0 +1,140 @@
+"""Tags that many lines share, stored once (models.TagSet).
+
+Twitch sends about 300 bytes of tags with every chat line, and nearly all of
+them repeat from one line of a user to the next in a channel: badges,
+badge-info, colour, display name, mod, subscriber, turbo, user-type, room-id,
+user-id. Stored as JSON on every row they were most of an archive's size
+(docs/perf.md, "Storage"). So a line's tags are split in two:
+
+- the shared part goes to a tag set: one row per channel, user and distinct
+  content, found by a digest of the three;
+- the line keeps only its own tags (`Message.tags`): the client-nonce, emotes
+  and flags when not empty, a deletion's target-msg-id, a timeout's
+  ban-duration, reply and msg-param tags, anything that is not a string.
+
+Two tags are not stored at all when a column holds them: `id` (the twitch_id
+column) and `tmi-sent-ts` (sent_at, to the millisecond); the tag set keeps the
+key with a null value, so `join` puts them back only on lines that had them.
+`join(split(tags)) == tags`, tag for tag (tests/test_tag_sets.py).
+
+A row whose `tag_set` is null keeps all its tags in `tags` (a message made
+through the ORM, or stored before migration 0015 and not yet converted).
+
+The tag set belongs to a channel and a user: erasing either deletes it with
+them (on_delete CASCADE), so no badge, colour or display name outlives them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
+
+import orjson
+from django.db import connection
+
+from messages_app import batch_sql as sql
+
+# Tags that belong to the one line.
+# (`historical` marks a backfilled line, docs/ingest.md: a query of the row finds it.)
+OWN_KEYS = frozenset({"client-nonce", "target-msg-id", "ban-duration", "bits", "historical"})
+OWN_PREFIXES = ("msg-param-", "reply-", "pinned-chat-", "rm-")
+# Tags that are usually empty: shared when empty, the line's own when set.
+OWN_WHEN_SET = frozenset({"emotes", "flags"})
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)
+
+
+def sent_ms(sent_at: datetime) -> str:
+    """`tmi-sent-ts` as a line sent at `sent_at` (aware) carries it."""
+    return str((sent_at - EPOCH) // ONE_MS)
+
+
+def split(tags: dict, twitch_id: str | None, sent_at: datetime) -> tuple[dict, dict]:
+    """(shared, own) of a line's tags; see the module docstring."""
+    shared: dict = {}
+    own: dict = {}
+    for key, value in tags.items():
+        if type(value) is not str:
+            own[key] = value
+        elif key == "id":
+            if value == twitch_id:
+                shared[key] = None
+            else:
+                own[key] = value
+        elif key == "tmi-sent-ts":
+            if value == sent_ms(sent_at):
+                shared[key] = None
+            else:
+                own[key] = value
+        elif key in OWN_KEYS or key.startswith(OWN_PREFIXES) or (value and key in OWN_WHEN_SET):
+            own[key] = value
+        else:
+            shared[key] = value
+    return shared, own
+
+
+def join(shared: dict | None, own: dict, twitch_id: str | None, sent_at: datetime) -> dict:
+    """A line's tags as Twitch sent them, from its tag set and its own tags."""
+    if not shared:
+        return own
+    tags = {**shared, **own}
+    if "id" in shared and shared["id"] is None:
+        tags["id"] = twitch_id or ""
+    if "tmi-sent-ts" in shared and shared["tmi-sent-ts"] is None:
+        tags["tmi-sent-ts"] = sent_ms(sent_at)
+    return tags
+
+
+def digest(channel_id: int, user_id: int | None, shared: dict) -> bytes:
+    text = orjson.dumps(shared, option=orjson.OPT_SORT_KEYS)
+    return blake2b(b"%d:%d:" % (channel_id, user_id or 0) + text, digest_size=16).digest()
+
+
+def assign(cursor, wanted: dict[bytes, tuple[int, int | None, dict]]) -> dict[bytes, int]:
+    """digest -> tag set id for each wanted set (digest -> channel id, user id,
+    shared tags), creating the missing ones. Runs in the write path's
+    transaction, after its lock on message ids: writers do not race here."""
+    from messages_app.models import TagSet
+
+    table = sql.table(TagSet)
+    found: dict[bytes, int] = {}
+    digests = list(wanted)
+    if connection.vendor == "postgresql":
+        cursor.execute(f"SELECT digest, id FROM {table} WHERE digest = ANY(%s)", [digests])
+        found.update((bytes(d), id_) for d, id_ in cursor.fetchall())
+        digests = []
+    for chunk in sql.chunks(digests, sql.MAX_ROWS_PER_STATEMENT):
+        marks = ", ".join(["?"] * len(chunk))
+        cursor.execute(f"SELECT digest, id FROM {table} WHERE digest IN ({marks})", chunk)
+        found.update(cursor.fetchall())
+    missing = [d for d in wanted if d not in found]
+    if missing:
+        to_json = connection.ops.adapt_json_value
+        rows = [(d, wanted[d][0], wanted[d][1], to_json(wanted[d][2], None)) for d in missing]
+        statement = f"""
+            INSERT INTO {table} (digest, channel_id, user_id, tags)
+            {{rows}}
+            RETURNING digest, id"""
+        types = ("bytea", "bigint", "bigint", "jsonb")
+        found.update((bytes(d), id_) for d, id_ in sql.upsert(cursor, statement, rows, types))
+    return found
+
+
+class Loaded:
+    """Tag sets read by id, each parsed once (a read of many lines)."""
+
+    def __init__(self) -> None:
+        self.sets: dict[int, dict] = {}
+
+    def load(self, ids) -> None:
+        from messages_app.models import TagSet
+
+        todo = [i for i in set(ids) if i is not None and i not in self.sets]
+        for chunk in sql.chunks(todo, 500):
+            self.sets.update(TagSet.objects.filter(id__in=chunk).values_list("id", "tags"))
+
+    def join(self, set_id: int | None, own: dict, twitch_id: str | None, sent_at) -> dict:
+        if set_id is None:
+            return own
+        return join(self.sets.get(set_id), own, twitch_id, sent_at)

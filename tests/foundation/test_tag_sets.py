@@ -1,0 +1,163 @@
+"""Tag sets (messages_app/tag_sets.py): the tags a user's lines share are
+stored once, and every line still gives back every tag it came with."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from logs_api import raw, reads
+from messages_app import erasure, tag_sets
+from messages_app.ingest.parser import parse_line, to_record
+from messages_app.models import Channel, ChatUser, Message, OptOut, TagSet
+from messages_app.writes import delete_channel, store_batch
+from tests.benchmarks.test_storage import real_lines
+
+RECEIVED = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def records(count: int, seed: int = 1) -> tuple[list[str], list]:
+    lines = list(real_lines(count, seed=seed))
+    return lines, [to_record(parse_line(line), RECEIVED) for line in lines]
+
+
+def stored_raw_lines() -> dict[str, str]:
+    """Twitch id -> the line as `?raw` rebuilds it, for every stored line."""
+    out = {}
+    for channel in Channel.objects.all():
+        scope = reads.Scope(channel, None)
+        rows = list(scope.queryset().order_by("id").values_list(*reads.FIELDS, *reads.TAG_FIELDS))
+        for line in reads.Logins().lines(rows, channel.name, True):
+            out[line.twitch_id] = raw.raw_line(line)
+    return out
+
+
+def parsed(line: str):
+    message = parse_line(line)
+    return message.command, message.params, message.prefix, message.tags
+
+
+def test_split_and_join_give_back_every_tag_of_real_lines():
+    _lines, recs = records(3_000)
+    for r in recs:
+        shared, own = tag_sets.split(r.tags, r.twitch_id, r.sent_at)
+        assert tag_sets.join(shared, own, r.twitch_id, r.sent_at) == r.tags
+        assert "badges" not in own and "display-name" not in own
+
+
+def test_a_tag_that_disagrees_with_its_column_is_kept_on_the_line():
+    sent = datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
+    tags = {"id": "other", "tmi-sent-ts": "1", "color": "#FF0000", "emotes": "25:0-4"}
+    shared, own = tag_sets.split(tags, "abc", sent)
+    assert own == {"id": "other", "tmi-sent-ts": "1", "emotes": "25:0-4"}
+    assert shared == {"color": "#FF0000"}
+    marked, _own = tag_sets.split({"id": "abc", "tmi-sent-ts": "1767323045678"}, "abc", sent)
+    assert marked == {"id": None, "tmi-sent-ts": None}
+
+
+@pytest.mark.django_db
+def test_real_lines_go_in_and_come_out_of_raw_tag_for_tag():
+    lines, recs = records(2_000, seed=7)
+    for start in range(0, len(recs), 500):
+        store_batch(recs[start : start + 500])
+    served = stored_raw_lines()
+    by_id: dict[str, str] = {}
+    for r, line in zip(recs, lines, strict=True):
+        by_id.setdefault(r.twitch_id, line)  # a line seen twice is stored once, the first
+    assert len(served) == len(by_id) == Message.objects.count()
+    for twitch_id, line in by_id.items():
+        assert parsed(served[twitch_id]) == parsed(line), line
+    # What the rows keep: a few tags of their own, the rest shared.
+    own = Message.objects.exclude(tag_set=None).values_list("tags", flat=True)
+    assert len(own) == len(by_id)
+    assert all("badges" not in tags and "id" not in tags for tags in own)
+
+
+ALICE = (
+    "@badge-info=subscriber/14;badges=subscriber/12,premium/1;client-nonce={nonce};"
+    "color=#1E90FF;display-name=Alice;emotes={emotes};first-msg=0;flags=;id={id};mod=0;"
+    "returning-chatter=0;room-id={room};subscriber=1;tmi-sent-ts={ts};turbo=0;user-id=10;"
+    "user-type= :alice!alice@alice.tmi.twitch.tv PRIVMSG #{channel} :{text}"
+)
+
+
+def alice(n: int, channel: str = "forsen", room: str = "22484632", text: str = "hello") -> str:
+    emotes = "25:6-10" if text.endswith("Kappa") else ""
+    return ALICE.format(nonce=f"{n:032x}", emotes=emotes, id=f"5f1c1c3e-0000-4000-8000-{n:012d}",
+                        room=room, ts=1764590000000 + n, channel=channel, text=text)  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_lines_of_a_user_in_a_channel_share_one_set():
+    store_batch([to_record(parse_line(alice(n)), RECEIVED) for n in range(5)])
+    store_batch([to_record(parse_line(alice(n)), RECEIVED) for n in range(5, 10)])
+    store_batch([to_record(parse_line(alice(10, "xqc", "71092938")), RECEIVED)])
+    assert TagSet.objects.count() == 2  # one in each channel
+    assert Message.objects.filter(tag_set__channel__name="forsen").count() == 10
+    row = Message.objects.filter(twitch_id__endswith="000000000003").values("tags").get()
+    assert row["tags"] == {"client-nonce": f"{3:032x}"}  # all that line 3 keeps of its own
+
+
+@pytest.mark.django_db
+def test_pages_show_the_shared_badges_and_colours(client):
+    store_batch([to_record(parse_line(alice(1, text="hello Kappa")), RECEIVED)])
+    message = Message.objects.with_related().get()
+    assert message.tag_set_id is not None
+    assert message.color == "#1E90FF"
+    assert message.all_tags["badges"] == "subscriber/12,premium/1"
+    page = client.get("/channels/forsen").content.decode()
+    assert '<span class="emote emote-name">Kappa</span>' in page  # emotes: the line's own
+    assert 'title="Prime Gaming"' in page and 'title="Subscriber (14 months)' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_erasing_a_user_or_a_channel_takes_their_tag_sets():
+    _lines, recs = records(600, seed=3)
+    store_batch(recs)
+    user = ChatUser.objects.order_by("-total_messages").first()
+    assert TagSet.objects.filter(user=user).exists()
+    erasure.opt_out(OptOut.Subject.USER, twitch_id=user.twitch_id, login=user.username, by="t")
+    erasure.erase_pending()
+    assert not TagSet.objects.filter(user_id=user.id).exists()
+    assert not TagSet.objects.filter(**{"tags__user-id": user.twitch_id}).exists()
+    channel = Channel.objects.order_by("id").first()
+    delete_channel(channel, keep_history=False)
+    assert not TagSet.objects.filter(channel_id=channel.id).exists()
+    left = Message.objects.exclude(tag_set=None).values_list("tag_set_id", flat=True)
+    assert set(left) <= set(TagSet.objects.values_list("id", flat=True))  # none dangles
+
+
+def migrate(target: str):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([("messages_app", target)])
+    return executor.loader.project_state([("messages_app", target)]).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_archive_of_100000_lines_migrates_back_and_forth_unchanged():
+    _lines, recs = records(100_000, seed=11)
+    for start in range(0, len(recs), 1_000):
+        store_batch(recs[start : start + 1_000])
+    before = stored_raw_lines()
+    count, sets = Message.objects.count(), TagSet.objects.count()
+    assert len(before) == count > 99_000
+    try:
+        apps = migrate("0014_activity_charts")  # every tag back on its row
+        Old = apps.get_model("messages_app", "Message")
+        assert Old.objects.count() == count
+        whole = dict(Old.objects.values_list("twitch_id", "tags")[:2_000])
+        sample: dict[str, dict] = {}
+        for r in recs:
+            if r.twitch_id in whole:
+                sample.setdefault(r.twitch_id, r.tags)
+        assert whole == sample
+    finally:
+        migrate("0015_tag_sets")
+    assert Message.objects.count() == count
+    assert Message.objects.filter(tag_set=None).count() < count / 100  # split again
+    assert TagSet.objects.count() == sets
+    assert stored_raw_lines() == before
