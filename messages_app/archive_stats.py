@@ -260,7 +260,11 @@ def _sqlite_tables(cursor) -> tuple[list[TableCost], dict[str, int]]:
             entry.rows = rows[name]
     for entry in by_key.values():
         if entry.rows is None and entry.name in SEARCH_INDEXES.values():
+            # Its entries: a row per indexed row, in _docsize (or, where the
+            # index keeps no sizes, migration 0016, in the table it indexes).
             entry.rows = next((p.rows for p in entry.parts if p.name.endswith("_docsize")), None)
+            if entry.rows is None and entry.name == SEARCH_INDEXES["messages_app_message_fts"]:
+                entry.rows = rows.get(Message._meta.db_table)
         entry.parts.sort(key=lambda p: (-p.bytes, p.name))
     page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
     page_count = cursor.execute("PRAGMA page_count").fetchone()[0]

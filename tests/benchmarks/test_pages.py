@@ -1,8 +1,11 @@
-"""Page and search server time on a 1,000,000-message SQLite archive.
+"""Page and search server time on SQLite archives of 1,000,000 and 10,000,000 messages.
 
-The archive is built once by `seed_chat --messages 1000000 --channels 15 --users
-50000` (a few minutes) at BENCH_PAGES_DB (default /tmp/bench1m.sqlite3) and
-reused; `manage.py migrate` runs on it first, so it follows new migrations.
+Each archive is built once by `seed_chat` and reused: 1M messages in 15 channels
+from 50,000 users (a few minutes) at BENCH_PAGES_DB (default
+/tmp/bench1m.sqlite3), 10M from 200,000 users (about half an hour, 5 GB) at
+BENCH_PAGES_10M_DB (default /tmp/bench10m.sqlite3); `manage.py migrate` runs on
+each first, so they follow new migrations. The same pages must stay as fast on
+the big one (the storage issue's "pages stay flat as the archive grows").
 
 A worker process (this module run with DATABASE_URL pointing at the archive)
 requests every page through Django's test Client, the whole stack from the
@@ -33,7 +36,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DB = Path(os.environ.get("BENCH_PAGES_DB", "/tmp/bench1m.sqlite3"))
+DB_10M = Path(os.environ.get("BENCH_PAGES_10M_DB", "/tmp/bench10m.sqlite3"))
 MESSAGES, CHANNELS, USERS = 1_000_000, 15, 50_000
+USERS_10M = 200_000
 ITERATIONS = int(os.environ.get("BENCH_PAGES_ITERATIONS", "150"))
 PAGE_TARGET_MS, SEARCH_TARGET_MS = 25.0, 50.0
 COMMON = ["lol", "the", "KEKW", "boss", "chat", "Pog"]
@@ -49,6 +54,7 @@ def scenarios(rng: random.Random) -> dict[str, list[str]]:
     from messages_app.models import ActivityBucket, Channel, ChatUser, Message
 
     newest = Message.objects.order_by("-id").values_list("id", flat=True).first()
+    oldest = Message.objects.order_by("id").values_list("id", flat=True).first()
     channels = list(Channel.objects.values_list("name", flat=True))
     users = list(ChatUser.objects.by_activity().values_list("username", flat=True)[:20_000])
     active, quiet = users[:200], users[5_000:]
@@ -62,8 +68,8 @@ def scenarios(rng: random.Random) -> dict[str, list[str]]:
         start = pick(minutes)
         return f"since={start:%Y-%m-%dT%H:%M}&until={start + timedelta(hours=1):%Y-%m-%dT%H:%M}"
 
-    def cursor() -> int:
-        return rng.randint(1, newest)
+    def cursor() -> int:  # ids are times (message_ids.py): one within the archive
+        return rng.randint(oldest, newest)
 
     def query() -> str:
         return pick(COMMON + RARE + FANCY).replace(" ", "+").replace('"', "%22")
@@ -153,34 +159,45 @@ def worker(iterations: int) -> dict:
 # -- the benchmark --------------------------------------------------------------
 
 
-def _manage(*args: str, timeout: float) -> None:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{DB}"}
+def _manage(db: Path, *args: str, timeout: float) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}"}
     subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=timeout
     )
 
 
-def _archive() -> None:
-    """Build the 1M-message archive unless it exists; bring its schema up to date."""
-    if not DB.exists():
-        _manage("migrate", "--noinput", "-v0", timeout=300)
+def _archive(db: Path, messages: int, users: int) -> None:
+    """Build the archive unless it exists; bring its schema up to date."""
+    if not db.exists():
+        _manage(db, "migrate", "--noinput", "-v0", timeout=300)
         _manage(
+            db,
             "seed_chat",
-            f"--messages={MESSAGES}",
+            f"--messages={messages}",
             f"--channels={CHANNELS}",
-            f"--users={USERS}",
-            timeout=3_600,
+            f"--users={users}",
+            timeout=3 * 3_600,
         )
-    _manage("migrate", "--noinput", "-v0", timeout=600)
+    _manage(db, "migrate", "--noinput", "-v0", timeout=3_600)
 
 
 @pytest.mark.bench
 def test_it_measures_page_server_time(perf_report):
-    _archive()
+    _measure(perf_report, DB, MESSAGES, USERS, "pages", "Pages and search")
+
+
+@pytest.mark.bench
+def test_pages_stay_as_fast_on_10_million_messages(perf_report):
+    _measure(perf_report, DB_10M, 10 * MESSAGES, USERS_10M, "pages-10m",
+             "Pages and search at 10,000,000 messages")  # fmt: skip
+
+
+def _measure(perf_report, db: Path, messages: int, users: int, section: str, title: str):
+    _archive(db, messages, users)
     out = subprocess.run(
         [sys.executable, "-m", "tests.benchmarks.test_pages", str(ITERATIONS)],
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{DB}"},
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{db}"},
         capture_output=True,
         text=True,
         timeout=1_800,
@@ -197,8 +214,9 @@ def test_it_measures_page_server_time(perf_report):
         )
     body = (
         f"Server time per request (Django test Client: middleware, views, queries,\n"
-        f"templates) on a {MESSAGES:,}-message SQLite archive ({CHANNELS} channels,\n"
-        f"{USERS:,} users, `seed_chat`), parameters drawn at random per request.\n"
+        f"templates) on a {messages:,}-message SQLite archive ({CHANNELS} channels,\n"
+        f"{users:,} users, `seed_chat`; {db.stat().st_size / 2**30:.1f} GiB),"
+        " parameters drawn at random per request.\n"
         f"Targets: page p95 <= {PAGE_TARGET_MS:.0f} ms, search p95 <= "
         f"{SEARCH_TARGET_MS:.0f} ms.\n\n"
         "| page | requests | p50 ms | p95 ms | max ms | CPU p50 ms | CPU p95 ms "
@@ -212,7 +230,7 @@ def test_it_measures_page_server_time(perf_report):
         "walking the FTS5 index in rowid order (messages_app.search.newest_matches).\n"
         "See docs/pages.md."
     )
-    perf_report("pages", "Pages and search", body)
+    perf_report(section, title, body)
     for name, r in results.items():
         assert r["statuses"] == [200], f"{name} answered {r['statuses']}"
 
