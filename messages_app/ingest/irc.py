@@ -56,8 +56,10 @@ RECONNECT_BASE_S = 1.0
 RECONNECT_MAX_S = 60.0
 STABLE_AFTER_S = 60.0  # a connection that lived this long resets the backoff
 # On stop, how long to read on while waiting for the PONG that follows every
-# line the server sent before it (see _drain).
+# line the server sent before it (see _drain): this long without a byte from
+# the server, and at most DRAIN_MAX_S in all.
 DRAIN_TIMEOUT_S = 5.0
+DRAIN_MAX_S = 60.0
 # Without that answer: what asyncio already holds is taken until reads go quiet.
 TAKE_QUIET_S, TAKE_MAX_S = 0.05, 1.0
 # Twitch's answers to a bad PASS, sent as NOTICE * before closing.
@@ -278,16 +280,20 @@ class TwitchClient:
         Chat keeps arriving until the server hears of the stop, and whatever is
         already in the socket or in asyncio's buffer was received. So ask for a
         PONG and read on until it comes: the server sends it after every line it
-        had sent before. If it does not come within drain_timeout (a dead or
-        slow server), stop there and take what asyncio already holds.
+        had sent before. If the server sends nothing for drain_timeout (a dead
+        or slow server), or DRAIN_MAX_S have passed, stop there and take what
+        asyncio already holds. The wait restarts with every read: storing what
+        was read can take long (a slow database holds the reader back), and
+        the lines still in the socket were received all the same.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.drain_timeout
+        last = loop.time() + DRAIN_MAX_S
         self._drain_token, self._drained = f"drain-{random.getrandbits(32):08x}", False
         if not writer.is_closing():
             writer.write(f"PING :{self._drain_token}\r\n".encode())
         try:
-            while not self._drained and (left := deadline - loop.time()) > 0:
+            while not self._drained and (left := min(deadline, last) - loop.time()) > 0:
                 read = read or asyncio.ensure_future(reader.read(READ_CHUNK))
                 await asyncio.wait((read,), timeout=left)
                 if not read.done():
@@ -296,10 +302,12 @@ class TwitchClient:
                 if not data:
                     break
                 await self._handle_lines(lines.split(data), writer)
+                deadline = loop.time() + self.drain_timeout
         finally:
             await _cancel(read)  # loses nothing: unread bytes stay in asyncio's buffer
         if not self._drained:
-            log.warning("stopping: no answer to the drain PING in %.1fs", self.drain_timeout)
+            log.warning("stopping: no answer to the drain PING (%.1fs without a line, or %.0fs)",
+                        self.drain_timeout, DRAIN_MAX_S)  # fmt: skip
             await self._take_buffered(reader, writer, lines)
         if self._drained:
             # What follows the answer in its read was sent after the stop: its

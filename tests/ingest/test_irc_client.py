@@ -161,6 +161,33 @@ def test_it_skips_bad_lines_counts_them_and_keeps_going(twitch_server, ingest):
     assert stats.stored == 1
 
 
+def test_a_slow_store_on_stop_loses_nothing_the_server_sent_before_its_answer(caplog):
+    """Storing holds the reader back (a small queue, tiny batches): reading up to
+    the drain answer takes far longer than drain_timeout, and still every line
+    sent before the answer is stored."""
+    server = ThreadedTwitchServer()
+    from tests.ingest.conftest import InProcessIngest
+
+    runner = InProcessIngest(server.url, queue_size=10, batch_size=2, drain_timeout=0.2)
+    try:
+        conn = server.wait_for_login()
+        ChannelFactory(name="forsen")
+        lines = [
+            privmsg("forsen", f"v{n % 9}", f"line {n}", twitch_id=f"s{n}") for n in range(2000)
+        ]
+        server.send_nowait(*lines)
+        wait_until(lambda: Message.objects.count() > 20, "storing under way")
+        started = time.monotonic()
+        stats = runner.stop(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    answered = [sent for payload, sent in conn.pongs if payload.startswith("drain")]
+    assert answered and took > 0.2  # the answer came later than drain_timeout
+    assert "no answer to the drain PING" not in caplog.text
+    assert Message.objects.count() == stats.stored >= answered[-1]
+
+
 def test_it_stores_what_it_read_when_the_server_ignores_the_drain_ping(caplog):
     """A server that never answers: the stop still takes every line asyncio read."""
     server = ThreadedTwitchServer(answer_pings=False)
