@@ -233,6 +233,7 @@ def fetch_rows(qs, data: dict, limit: int, *, before=None, after=None, newest_fi
             newest_first=newest_first,
             id_range=id_range,
             expected_share=expected_share(data),
+            scope_rows=scope_rows(data),
         )
     if before is not None:
         qs = qs.before(before)
@@ -266,6 +267,12 @@ def expected_share(data: dict) -> float | None:
         return None
     total = Channel.objects.aggregate(total=Sum("total_messages"))["total"] or 0
     return min(counts) / total if total else None
+
+
+def scope_rows(data: dict) -> int | None:
+    """At most how many messages the channel and user filters keep (counters)."""
+    counts = [f.total_messages for f in (data["channel"], data["user"]) if f is not None]
+    return min(counts) if counts else None
 
 
 def with_highlights(rows: list[Message], query: str) -> list[Message]:

@@ -117,6 +117,12 @@ def highlight_terms(query: str) -> list[str]:
 # planned query; FTS5 yields about a million matches a second in rowid order.
 WALK_BUDGET = 4_200
 FIRST_CHUNK = 200
+# A scope of at most this many rows (a quiet user) is tested row by row: FTS5
+# answers `rowid = ?` with MATCH in 50-200 us (a phrase costs most), where the
+# planned query lists every match of the term (45-200 ms on 10 million
+# messages, docs/perf.md). Not for prefix terms: FTS5 expands a prefix anew for
+# every rowid tested (16 s for 400 rows of the 10M archive).
+FEW_ROWS = 250
 
 
 def newest_matches(
@@ -129,6 +135,7 @@ def newest_matches(
     newest_first: bool = True,
     id_range: tuple[int, int] | None = None,
     expected_share: float | None = None,
+    scope_rows: int | None = None,
 ) -> list:
     """Up to `limit` messages of `messages` matching `query`, in id order (newest
     first unless `newest_first` is False); `before`/`after` are exclusive id
@@ -148,7 +155,10 @@ def newest_matches(
     one planned query finishes the page: the filtered rows in id order, each
     tested against the materialized match list (`+id IN (...)` keeps SQLite
     from turning that list into index probes). That costs about the time to
-    list every match of the query, 25-30 ms for the most common word.
+    list every match of the query, 25-30 ms for the most common word on a
+    million messages, ten times that on ten million. So a scope the counters
+    say is small (`scope_rows`: a quiet user) is read first, by its index,
+    and its rows tested against the index in one query (_few_rows_matches).
     """
     expression = fts5_query(query) if connection.vendor == "sqlite" else None
     if expression is None:
@@ -157,6 +167,10 @@ def newest_matches(
     if id_range is not None:
         low = id_range[0] - 1 if low is None else max(low, id_range[0] - 1)
         high = id_range[1] + 1 if high is None else min(high, id_range[1] + 1)
+    if scope_rows is not None and scope_rows <= FEW_ROWS and not _has_prefix(query):
+        found = _few_rows_matches(messages, expression, limit, low, high, newest_first)
+        if found is not None:
+            return found
     found: list = []
     chunk, walked = max(FIRST_CHUNK, limit * 2), 0
     if expected_share is not None and limit / max(expected_share, 1e-9) > WALK_BUDGET:
@@ -200,6 +214,34 @@ def newest_matches(
             wanted = int((limit - len(found)) / rate * 1.25) + FIRST_CHUNK
             chunk = max(1, min(wanted, WALK_BUDGET - walked))
     return found[:limit]
+
+
+def _has_prefix(query: str) -> bool:
+    return any(prefix for _text, _negated, prefix in parse_terms(query))
+
+
+def _few_rows_matches(messages, expression, limit, low, high, newest_first) -> list | None:
+    """The matches among the scope's rows in (low, high), if it has at most
+    FEW_ROWS there; None if it has more (the counters were behind)."""
+    scope = messages
+    if low is not None:
+        scope = scope.filter(id__gt=low)
+    if high is not None:
+        scope = scope.filter(id__lt=high)
+    ids = list(scope.order_by("-id").values_list("id", flat=True)[: FEW_ROWS + 1])
+    if len(ids) > FEW_ROWS:
+        return None
+    if not ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
+            " AND rowid IN (SELECT value FROM json_each(%s))",
+            [expression, json.dumps(ids)],
+        )
+        hits = sorted((row[0] for row in cursor.fetchall()), reverse=newest_first)[:limit]
+    rows = {m.id: m for m in messages.filter(id__in=hits)}
+    return [rows[i] for i in hits if i in rows]
 
 
 def _fts_rowids(expression: str, low: int | None, high: int | None) -> tuple[str, list]:

@@ -109,9 +109,9 @@ def worker() -> dict:
 
 @pytest.mark.bench
 def test_it_erases_a_100000_message_user_without_stalling_ingest(tmp_path, perf_report):
-    from tests.benchmarks.test_pages import DB, _archive
+    from tests.benchmarks.test_pages import DB, MESSAGES, USERS, _archive
 
-    _archive()
+    _archive(DB, MESSAGES, USERS)
     copy = tmp_path / "erase.sqlite3"
     shutil.copyfile(DB, copy)
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{copy}",

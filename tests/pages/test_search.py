@@ -164,3 +164,27 @@ def test_search_results_do_not_stream(client, corpus):
 def test_it_rejects_bad_filters(client, corpus):
     assert client.get("/search?q=boss&before=x").status_code == 400
     assert client.get("/search?q=boss&channel=nobody").status_code == 400
+
+
+def test_a_small_scope_is_tested_row_by_row_and_agrees_with_the_planner(corpus, monkeypatch):
+    """A scope the counters call small (a quiet user) is read by its index and its
+    rows tested against the full-text index; a bigger one than they said falls
+    back to the walk."""
+    qs = Message.objects.filter(user__username="bob")  # 100 rows
+    walked = []
+    real_walk = search._fts_rowids
+    monkeypatch.setattr(search, "_fts_rowids", lambda *a: walked.append(a) or real_walk(*a))
+    for query in ("boss", "speed*", "lol -gg", '"world record"'):
+        expected = matching_ids(query, user__username="bob")
+        found = search.newest_matches(qs, query, 20, scope_rows=100)
+        assert [m.id for m in found] == expected[:20]
+        older = search.newest_matches(qs, query, 20, before=found[-1].id, scope_rows=100)
+        assert [m.id for m in older] == expected[20:40]
+        newer = search.newest_matches(qs, query, 5, after=min(expected), newest_first=False,
+                                      scope_rows=100)  # fmt: skip
+        assert [m.id for m in newer] == sorted(expected)[1:6]
+    assert len(walked) == 3  # only for the prefix query, which is never tested row by row
+    monkeypatch.setattr(search, "FEW_ROWS", 30)  # the counters were behind: bob has more
+    found = search.newest_matches(qs, "boss", 20, scope_rows=10)
+    assert [m.id for m in found] == matching_ids("boss", user__username="bob")[:20]
+    assert walked
