@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from messages_app import search
 from messages_app.models import Message
@@ -183,8 +184,9 @@ def test_a_small_scope_is_tested_row_by_row_and_agrees_with_the_planner(corpus, 
         newer = search.newest_matches(qs, query, 5, after=min(expected), newest_first=False,
                                       scope_rows=100)  # fmt: skip
         assert [m.id for m in newer] == sorted(expected)[1:6]
-    assert len(walked) == 3  # only for the prefix query, which is never tested row by row
+    sqlite = connection.vendor == "sqlite"  # PostgreSQL: the planner answers every query
+    assert len(walked) == (3 if sqlite else 0)  # the prefix query walks: never row by row
     monkeypatch.setattr(search, "FEW_ROWS", 30)  # the counters were behind: bob has more
     found = search.newest_matches(qs, "boss", 20, scope_rows=10)
     assert [m.id for m in found] == matching_ids("boss", user__username="bob")[:20]
-    assert walked
+    assert len(walked) > 3 or not sqlite
