@@ -111,7 +111,7 @@ def empty_archive() -> None:
     """A fresh archive for every run (the test database, through Django)."""
     with connection.cursor() as cursor:
         for table in (
-            "message", "pendingdeletion", "userchannelstats", "chatusername", "userday",
+            "message", "pendingdeletion", "userchannelstats", "chatusername", "userday", "tagset",
             "chatuser", "activitybucket", "channelday", "channelhour", "channel",
             "ingestheartbeat",
         ):  # fmt: skip
