@@ -20,7 +20,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from live import events
-from messages_app.models import ActivityBucket, Channel, ChatUser, Message, OptOutEvent
+from messages_app.models import (
+    COUNTED_KINDS,
+    ActivityBucket,
+    Channel,
+    ChatUser,
+    Message,
+    OptOutEvent,
+)
 
 log = logging.getLogger("live")
 
@@ -154,7 +161,8 @@ def read_tick(
             tick.users[row["username"]] = user_payload(row, high)
     chat = sum(1 for row in rows if row.type == "message")  # chat and notices, not moderation
     before = dict(totals.values)
-    tick.totals = totals.read(user_ids, channel_ids, dirty, windows="home" in views, chat=chat)
+    tick.totals = totals.read(user_ids, channel_ids, dirty, windows="home" in views, chat=chat,
+                              high=high)  # fmt: skip
     if not (messages or dirty or erased) and tick.totals == before:
         return None  # a refresh that changed nothing: no event to 10,000 idle pages
     tick.metrics = {"type": "metrics", "cursor": high, **tick.totals}
@@ -177,6 +185,7 @@ class HomeTotals:
         dirty: bool,
         windows: bool = False,
         chat: int = 0,
+        high: int | None = None,
     ) -> dict[str, int]:
         """Home totals from the counters. Counting users and channels costs a
         scan, so it is redone only when a user or channel id above the highest
@@ -196,10 +205,10 @@ class HomeTotals:
             cursor.execute(f"SELECT SUM(total_messages) FROM {table}")
             self.values["total_messages"] = int(cursor.fetchone()[0] or 0)  # Decimal on PostgreSQL
         if windows:
-            self._read_windows(chat)
+            self._read_windows(chat, high)
         return dict(self.values)
 
-    def _read_windows(self, chat: int) -> None:
+    def _read_windows(self, chat: int, high: int | None) -> None:
         """Home's last minute and last hour: counted at most every
         WINDOWS_SECONDS; in between, the tick's new chat is added (it was sent
         now), so they rise at once and are exact again within a second."""
@@ -209,8 +218,16 @@ class HomeTotals:
             return
         self.windows_at = time.monotonic()
         now = timezone.now()
+        # Counted as of the tick's cursor: lines committed after its rows were
+        # read are in the buckets already, and the next tick adds them as chat.
+        later = []
+        if high is not None:
+            later = list(Message.objects.filter(id__gt=high, kind__in=COUNTED_KINDS)
+                         .values_list("sent_at", flat=True))  # fmt: skip
         for name, span in (("last_minute", 60), ("last_hour", 3600)):
-            self.values[name] = ActivityBucket.objects.since(now - timedelta(seconds=span))
+            moment = now - timedelta(seconds=span)
+            counted = ActivityBucket.objects.since(moment)
+            self.values[name] = counted - sum(1 for sent in later if sent >= moment)
 
 
 class ChangeProbe:
