@@ -3,8 +3,6 @@ moderator deleted, whichever of the two arrives first."""
 
 from __future__ import annotations
 
-from django.db import connection
-
 from messages_app import batch_sql as sql
 from messages_app.models import Kind, Message, PendingDeletion
 
@@ -34,7 +32,7 @@ def mark_deleted(cursor, stamped: list, first_id: int) -> None:
     cursor.execute(f"SELECT 1 FROM {pending} LIMIT 1")
     if cursor.fetchone() is None:
         return
-    id_param = "?" if connection.vendor == "sqlite" else "%s"
+    id_param = "?" if sql.vendor() == "sqlite" else "%s"
     cursor.execute(
         f"""UPDATE {table} SET deleted_at = (
                 SELECT p.deleted_at FROM {pending} p WHERE p.target_twitch_id = {table}.twitch_id)
@@ -50,7 +48,7 @@ def mark_deleted(cursor, stamped: list, first_id: int) -> None:
 
 def _update_deleted(cursor, table: str, deletions: list[tuple[str, object]]) -> set[str]:
     """Set deleted_at on the targets that are stored; returns their Twitch ids."""
-    if connection.vendor == "sqlite":
+    if sql.vendor() == "sqlite":
         cursor.executemany(
             f"UPDATE {table} SET deleted_at = ? WHERE twitch_id = ? AND deleted_at IS NULL",
             [(at, target) for target, at in deletions],

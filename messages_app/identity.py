@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from django.db import connection
-
 from messages_app import batch_sql as sql
 from messages_app.models import (
     Channel,
@@ -163,7 +161,7 @@ def channel_twitch_ids(cursor, stamped: list) -> tuple[dict[str, str], set[int]]
 
 
 def _mark() -> str:
-    return "?" if connection.vendor == "sqlite" else "%s"
+    return "?" if sql.vendor() == "sqlite" else "%s"
 
 
 def _rename_channel(cursor, owner: tuple[int, str], login: str) -> set[int]:

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection
 from django.utils import timezone
+
+from messages_app import batch_sql as sql
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -99,7 +100,7 @@ def _place_history(cursor, history: list[tuple[int, int]], ids: list[int]) -> No
 
 def _stored_ids(cursor, starts: list[int]) -> set[int]:
     """The stored ids within WINDOW_US of each start."""
-    mark = "?" if connection.vendor == "sqlite" else "%s"
+    mark = "?" if sql.vendor() == "sqlite" else "%s"
     found: set[int] = set()
     for first in range(0, len(starts), PROBES_PER_STATEMENT):
         chunk = starts[first : first + PROBES_PER_STATEMENT]

@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
 
 import orjson
-from django.db import connection
 
 from messages_app import batch_sql as sql
 
@@ -100,7 +99,7 @@ def assign(cursor, wanted: dict[bytes, tuple[int, int | None, dict]]) -> dict[by
     table = sql.table(TagSet)
     found: dict[bytes, int] = {}
     digests = list(wanted)
-    if connection.vendor == "postgresql":
+    if sql.vendor() == "postgresql":
         cursor.execute(f"SELECT digest, id FROM {table} WHERE digest = ANY(%s)", [digests])
         found.update((bytes(d), id_) for d, id_ in cursor.fetchall())
         digests = []
@@ -110,8 +109,8 @@ def assign(cursor, wanted: dict[bytes, tuple[int, int | None, dict]]) -> dict[by
         found.update(cursor.fetchall())
     missing = [d for d in wanted if d not in found]
     if missing:
-        to_json = connection.ops.adapt_json_value
-        rows = [(d, wanted[d][0], wanted[d][1], to_json(wanted[d][2], None)) for d in missing]
+        to_json = sql.json_adapter()
+        rows = [(d, wanted[d][0], wanted[d][1], to_json(wanted[d][2])) for d in missing]
         statement = f"""
             INSERT INTO {table} (digest, channel_id, user_id, tags)
             {{rows}}

@@ -96,6 +96,9 @@ class BatchResult:
     user_ids: set[int] = field(default_factory=set)
 
 
+KINDS = frozenset(Kind.values)  # Kind.values builds a new list at every call
+
+
 class _LostRace(Exception):
     """Another writer stored one of our Twitch ids between check and insert."""
 
@@ -133,7 +136,7 @@ def _clean(records: Iterable[ChatRecord]) -> tuple[list[ChatRecord], int]:
             record.sent_at = record.sent_at.astimezone(UTC)
         if (
             not TWITCH_LOGIN_RE.fullmatch(record.channel)
-            or record.kind not in Kind.values
+            or record.kind not in KINDS
             # Only a clear of the whole chat has no user.
             or not (record.username or record.kind == Kind.CLEARCHAT)
             or len(record.username) > 64
@@ -197,7 +200,7 @@ def lock_message_ids(cursor) -> None:
     and commit one after the other. SQLite needs nothing: its writers are
     already serialised (IMMEDIATE transactions).
     """
-    if connection.vendor == "postgresql":
+    if sql.vendor() == "postgresql":
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MESSAGE_ID_LOCK])
 
 
@@ -217,7 +220,7 @@ def _drop_duplicates(cursor, records: list[ChatRecord]) -> list[ChatRecord]:
     wanted = sorted({r.twitch_id for r in records if r.twitch_id})
     stored = set()
     table = sql.table(Message)
-    if wanted and connection.vendor == "postgresql":
+    if wanted and sql.vendor() == "postgresql":
         cursor.execute(f"SELECT twitch_id FROM {table} WHERE twitch_id = ANY(%s)", [wanted])
         stored.update(twitch_id for (twitch_id,) in cursor.fetchall())
         wanted = []
@@ -325,7 +328,7 @@ def _insert_messages(
     and SQLite's FTS5 flushes its pending terms to disk at each one, so row-by-row
     inserts would write one index segment per message (docs/perf.md).
     """
-    to_json = connection.ops.adapt_json_value
+    to_json = sql.json_adapter()
     ids = message_ids.assign(cursor, [r.sent_at for r, _at in stamped])
     split = _split_tags(cursor, stamped, channel_ids, user_ids)
     rows = [
@@ -336,7 +339,7 @@ def _insert_messages(
             r.text,
             at,
             r.twitch_id or None,
-            to_json(own, None),
+            to_json(own),
             set_id,
             r.is_action,
             r.kind,
@@ -433,7 +436,7 @@ def _upsert_chart_buckets(
     On SQLite the keys are slices of the sent_at parameter, UTC text
     "YYYY-MM-DD HH:MM:SS[.ffffff]": truncating 1,000 aware datetimes and
     hashing them took 5 ms a batch, the slices 1 ms."""
-    sqlite = connection.vendor == "sqlite"
+    sqlite = sql.vendor() == "sqlite"
     if sqlite:
         hour_of, day_of = (lambda at: at[:13]), (lambda at: at[:10])
     else:
@@ -476,7 +479,7 @@ def _upsert_channel_days(
         else:
             entry[0] += 1
             entry[1], entry[2] = min(entry[1], id_), max(entry[2], id_)
-    as_text = connection.vendor == "sqlite"  # the sqlite3 date adapter is deprecated
+    as_text = sql.vendor() == "sqlite"  # the sqlite3 date adapter is deprecated
     rows = [(pk, day.isoformat() if as_text else day, *entry) for (pk, day), entry in days.items()]
     table = sql.table(ChannelDay)
     statement = f"""
@@ -623,7 +626,7 @@ def _subtract_buckets(channel: Channel) -> None:
         minutes[sent_at.replace(second=0, microsecond=0)] += 1
         days[user_id, sent_at.astimezone(UTC).date()] += 1
     to_db = sql.datetime_adapter()
-    as_text = connection.vendor == "sqlite"  # the sqlite3 date adapter is deprecated
+    as_text = sql.vendor() == "sqlite"  # the sqlite3 date adapter is deprecated
     params = [(n, to_db(minute.astimezone(UTC))) for minute, n in minutes.items()]
     user_days = [(n, pk, day.isoformat() if as_text else day) for (pk, day), n in days.items()]
     with connection.cursor() as cursor:
