@@ -277,6 +277,15 @@ def _sqlite_tables(cursor) -> tuple[list[TableCost], dict[str, int]]:
     }
 
 
+def _add_part(entry: TableCost, part: Part) -> None:
+    """Add a part, or its bytes to the part of that name (a partition's)."""
+    for known in entry.parts:
+        if known.name == part.name and known.kind == part.kind:
+            known.bytes += part.bytes
+            return
+    entry.parts.append(part)
+
+
 def _is_virtual(sql: str | None) -> bool:
     return (sql or "").upper().startswith("CREATE VIRTUAL TABLE")
 
@@ -299,27 +308,42 @@ def _wal_bytes() -> int:
 
 # -- PostgreSQL ----------------------------------------------------------------
 
+# A partition (migration 0017) counts in its partitioned table's entry, its
+# indexes under the names of the partitioned table's indexes.
 POSTGRES_TABLES = """
-    SELECT c.oid, c.relname, c.reltuples::bigint, pg_table_size(c.oid), c.reltoastrelid::regclass,
+    SELECT c.oid, COALESCE(p.relname, c.relname), c.reltuples::bigint, pg_table_size(c.oid),
            CASE WHEN c.reltoastrelid = 0 THEN 0 ELSE pg_total_relation_size(c.reltoastrelid) END
     FROM pg_class c
-    WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm')"""
+    LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+    LEFT JOIN pg_class p ON p.oid = i.inhparent
+    WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm')
+    ORDER BY c.relname"""
 POSTGRES_INDEXES = """
-    SELECT i.indrelid, c.relname, pg_total_relation_size(c.oid)
+    SELECT i.indrelid, COALESCE(p.relname, c.relname), pg_total_relation_size(c.oid)
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    LEFT JOIN pg_inherits h ON h.inhrelid = c.oid
+    LEFT JOIN pg_class p ON p.oid = h.inhparent
     WHERE c.relnamespace = current_schema()::regnamespace"""
 
 
 def _postgres_tables(cursor) -> tuple[list[TableCost], dict[str, int]]:
     """Every table of the schema: heap (all forks), TOAST, each index; the
-    full-text indexes as entries of their own."""
+    full-text indexes as entries of their own; a partitioned table as one
+    entry, the sum of its partitions."""
     cursor.execute(POSTGRES_TABLES)
-    by_oid = {}
-    for oid, name, reltuples, table_size, toast_name, toast in cursor.fetchall():
-        entry = TableCost(name, rows=reltuples if reltuples >= 0 else None, rows_exact=False)
-        entry.parts.append(Part(name, "heap", table_size - toast))
-        if toast:  # the TOAST table with its index
-            entry.parts.append(Part(str(toast_name), "TOAST", toast))
+    by_oid: dict[int, TableCost] = {}
+    by_name: dict[str, TableCost] = {}
+    for oid, name, reltuples, table_size, toast in cursor.fetchall():
+        entry = by_name.get(name)
+        if entry is None:
+            entry = by_name[name] = TableCost(name, rows=0, rows_exact=False)
+        if reltuples >= 0 and entry.rows is not None:
+            entry.rows += reltuples
+        else:
+            entry.rows = None  # never analyzed
+        _add_part(entry, Part(name, "heap", table_size - toast))
+        if toast:  # the TOAST tables with their indexes
+            _add_part(entry, Part(f"pg_toast of {name}", "TOAST", toast))
         by_oid[oid] = entry
     searches: dict[str, TableCost] = {}
     cursor.execute(POSTGRES_INDEXES)
@@ -328,8 +352,8 @@ def _postgres_tables(cursor) -> tuple[list[TableCost], dict[str, int]]:
             continue
         label = SEARCH_INDEXES.get(name)
         entry = searches.setdefault(label, TableCost(label)) if label else by_oid[table_oid]
-        entry.parts.append(Part(name, "index", size))
-    tables = [*by_oid.values(), *searches.values()]
+        _add_part(entry, Part(name, "index", size))
+    tables = [*by_name.values(), *searches.values()]
     for entry in tables:
         entry.bytes = sum(p.bytes for p in entry.parts)
         entry.parts.sort(key=lambda p: (-p.bytes, p.name))

@@ -26,6 +26,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
@@ -202,40 +203,61 @@ def _utc(value: datetime | str) -> datetime:
 
 
 def _subtract(rows: list[tuple]) -> None:
-    """Take deleted rows off every total; a per-user channel row, a minute
+    """Take deleted rows (id, channel_id, user_id, kind, sent_at) off every total."""
+    to_db = sql.datetime_adapter()
+    as_text = sql.vendor() == "sqlite"
+    totals = Totals(*(Counter() for _ in range(7)))
+    for _id, channel, user, kind, sent_at in rows:
+        day = sent_at.date().isoformat() if as_text else sent_at.date()
+        totals.days[(channel, day)] += 1
+        if kind not in COUNTED_KINDS:
+            continue
+        totals.channels[channel] += 1
+        totals.users[user] += 1
+        totals.stats[(user, channel)] += 1
+        totals.minutes[to_db(sent_at.replace(second=0, microsecond=0))] += 1
+        totals.hours[(channel, to_db(sent_at.replace(minute=0, second=0, microsecond=0)))] += 1
+        totals.user_days[(user, day)] += 1
+    subtract(totals)
+
+
+@dataclass
+class Totals:
+    """What removed lines counted in, by key: chat and notices per channel, per
+    user, per (user, channel), per minute, per (channel, hour), per (user, day);
+    lines of every kind per (channel, day). Keys as the write path stores them."""
+
+    channels: Counter
+    users: Counter
+    stats: Counter
+    minutes: Counter
+    hours: Counter
+    days: Counter
+    user_days: Counter
+
+
+def subtract(totals: Totals) -> None:
+    """Take removed lines off every total; a per-user channel row, a minute
     bucket, a channel day or a chart bucket (channel hour, user day) left at 0
     goes (nothing of it is stored any more)."""
-    counted = [row for row in rows if row[3] in COUNTED_KINDS]
-    channels = Counter(row[1] for row in counted)
-    users = Counter(row[2] for row in counted)
-    stats = Counter((row[2], row[1]) for row in counted)
-    to_db = sql.datetime_adapter()
-    minutes = Counter(to_db(row[4].replace(second=0, microsecond=0)) for row in counted)
-    hours = Counter((row[1], to_db(row[4].replace(minute=0, second=0, microsecond=0)))
-                    for row in counted)  # fmt: skip
-    as_text = connection.vendor == "sqlite"
-    days = Counter((row[1], row[4].date().isoformat() if as_text else row[4].date())
-                   for row in rows)  # fmt: skip
-    user_days = Counter((row[2], row[4].date().isoformat() if as_text else row[4].date())
-                        for row in counted)  # fmt: skip
-    mark = "?" if as_text else "%s"
+    mark = "?" if sql.vendor() == "sqlite" else "%s"
     stat_key = f"user_id = {mark} AND channel_id = {mark}"
     day_key = f"channel_id = {mark} AND day = {mark}"
     hour_key = f"channel_id = {mark} AND hour = {mark}"
     user_day_key = f"user_id = {mark} AND day = {mark}"
     with sql.write_cursor() as cursor:
-        _minus(cursor, Channel, "total_messages", f"id = {mark}", channels.items())
-        _minus(cursor, ChatUser, "total_messages", f"id = {mark}", users.items())
-        _minus(cursor, UserChannelStats, "total_messages", stat_key, stats.items())
-        _minus(cursor, ActivityBucket, "count", f"minute = {mark}", minutes.items())
-        _minus(cursor, ChannelDay, "lines", day_key, days.items())
-        _minus(cursor, ChannelHour, "count", hour_key, hours.items())
-        _minus(cursor, UserDay, "count", user_day_key, user_days.items())
-        _drop_empty(cursor, UserChannelStats, "total_messages", stat_key, stats)
-        _drop_empty(cursor, ActivityBucket, "count", f"minute = {mark}", minutes)
-        _drop_empty(cursor, ChannelDay, "lines", day_key, days)
-        _drop_empty(cursor, ChannelHour, "count", hour_key, hours)
-        _drop_empty(cursor, UserDay, "count", user_day_key, user_days)
+        _minus(cursor, Channel, "total_messages", f"id = {mark}", totals.channels.items())
+        _minus(cursor, ChatUser, "total_messages", f"id = {mark}", totals.users.items())
+        _minus(cursor, UserChannelStats, "total_messages", stat_key, totals.stats.items())
+        _minus(cursor, ActivityBucket, "count", f"minute = {mark}", totals.minutes.items())
+        _minus(cursor, ChannelDay, "lines", day_key, totals.days.items())
+        _minus(cursor, ChannelHour, "count", hour_key, totals.hours.items())
+        _minus(cursor, UserDay, "count", user_day_key, totals.user_days.items())
+        _drop_empty(cursor, UserChannelStats, "total_messages", stat_key, totals.stats)
+        _drop_empty(cursor, ActivityBucket, "count", f"minute = {mark}", totals.minutes)
+        _drop_empty(cursor, ChannelDay, "lines", day_key, totals.days)
+        _drop_empty(cursor, ChannelHour, "count", hour_key, totals.hours)
+        _drop_empty(cursor, UserDay, "count", user_day_key, totals.user_days)
 
 
 def _minus(cursor, model, column: str, where: str, counts: Iterable) -> None:

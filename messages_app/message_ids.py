@@ -63,7 +63,8 @@ def assign(cursor, sent: list[datetime]) -> list[int]:
     docstring). `cursor` is a driver cursor inside the writer's lock."""
     newest = newest_id(cursor)
     now = slot(timezone.now())
-    floor = min(newest, now) - LATE_US
+    # An empty archive has no newest line: lines are new from LATE_S before now.
+    floor = (min(newest, now) if newest else now) - LATE_US
     ids: list[int] = []
     history: list[tuple[int, int]] = []  # (position, slot)
     for position, moment in enumerate(sent):

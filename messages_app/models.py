@@ -14,7 +14,7 @@ from django.db import connection, connections, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-from messages_app import message_ids, tag_sets
+from messages_app import message_ids, partitions, tag_sets
 from messages_app.validators import validate_twitch_login
 
 
@@ -309,14 +309,16 @@ class Message(models.Model):
         """A message made through the ORM (tests, the shell; ingest uses
         writes.store_batch) gets its id from the time it was sent, as every
         message does (message_ids.py)."""
-        if self.pk is None:
+        if self._state.adding:
             connection.ensure_connection()
             cursor = connection.connection.cursor()
             try:
-                self.pk = message_ids.assign(cursor, [self.sent_at])[0]
+                if self.pk is None:
+                    self.pk = message_ids.assign(cursor, [self.sent_at])[0]
+                    kwargs["force_insert"] = True
+                partitions.ensure(cursor, [self.pk])  # PostgreSQL: the month's partition
             finally:
                 cursor.close()
-            kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     @property

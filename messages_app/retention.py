@@ -26,18 +26,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from messages_app import erasure
-from messages_app.models import Channel, ChannelDay, Message
+from messages_app import batch_sql as sql
+from messages_app import erasure, partitions
+from messages_app.models import COUNTED_KINDS, Channel, ChannelDay, Message
 from messages_app.signals import channel_changed
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,9 @@ def prune_batches(
     (channel, lines removed) after each committed batch that removed some.
     Stop it anywhere: what is left expired is found again by the next pass."""
     now = now or timezone.now()
-    for expiry in expiries(now):
+    found = expiries(now)
+    yield from _expired_months(found)
+    for expiry in found:
         scope = expired(expiry)
         if scope is None:
             continue
@@ -106,6 +110,98 @@ def prune_batches(
                 yield expiry, removed
             if removed < batch_size:
                 break
+
+
+def _expired_months(found: list[Expiry]) -> Iterator[tuple[Expiry, int]]:
+    """PostgreSQL: drop each month's partition (partitions.py) whose every line
+    has expired, with its totals, instead of deleting its lines one batch at
+    a time; yields (channel, lines removed) per channel of a dropped month.
+    A month where some channel keeps lines longer stays; the batches take
+    its expired lines."""
+    if sql.vendor() != "postgresql" or not found:
+        return
+    with sql.write_cursor() as cursor:
+        if not partitions.is_partitioned(cursor):
+            return
+        months = partitions.existing(cursor)
+    by_channel = {expiry.channel_id: expiry for expiry in found}
+    latest = max(expiry.cutoff for expiry in found)
+    for (year, month), table in sorted(months.items()):
+        start, end = (
+            partitions.month_start(year, month),
+            partitions.month_start(*partitions.next_month(year, month)),
+        )
+        if end > latest:
+            return  # this month and the later ones still hold lines someone keeps
+        if not _may_have_expired(start, end, by_channel):
+            continue
+        try:
+            removed = _drop_month(table, by_channel)
+        except OperationalError as exc:  # a lock not had in time: the next pass
+            log.warning("could not drop %s: %s", table, exc)
+            continue
+        for channel_id, count in removed.items():
+            yield by_channel[channel_id], count
+
+
+def _may_have_expired(start: datetime, end: datetime, by_channel: dict[int, Expiry]) -> bool:
+    """Whether every channel with days in [start, end) has a cutoff after it
+    (from the day counters: no read of the month itself)."""
+    days = ChannelDay.objects.filter(day__gte=start.date(), day__lt=end.date())
+    channels = set(days.values_list("channel_id", flat=True).distinct())
+    return all(pk in by_channel and by_channel[pk].cutoff >= end for pk in channels)
+
+
+def _drop_month(table: str, by_channel: dict[int, Expiry]) -> dict[int, int]:
+    """Drop one month's partition if every line of it has expired, taking its
+    lines off every total in the same transaction; returns lines per channel.
+
+    SHARE on the partition keeps lines from being added to that month
+    meanwhile (an import; live chat goes to this month's partition and does
+    not wait). The drop itself takes the table's ACCESS EXCLUSIVE lock for
+    the last moment of the transaction; lock_timeout bounds the wait for it."""
+    with transaction.atomic(), sql.write_cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '5s'")
+        cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        cursor.execute(f"SELECT channel_id, MAX(sent_at) FROM {table} GROUP BY channel_id")
+        newest = cursor.fetchall()
+        if any(pk not in by_channel or at >= by_channel[pk].cutoff for pk, at in newest):
+            return {}  # a line sent later than its id's month (a clock ahead)
+        totals = _month_totals(cursor, table)
+        erasure.subtract(totals)
+        cursor.execute(f"DROP TABLE {table}")
+        lines = Counter()
+        for (channel_id, _day), count in totals.days.items():
+            lines[channel_id] += count
+        for channel_id in lines:
+            _announce(channel_id)
+    log.info("dropped %s: %d expired lines", table, sum(lines.values()))
+    return dict(lines)
+
+
+MONTH_TOTALS = {
+    "channels": ("channel_id", True),
+    "users": ("user_id", True),
+    "stats": ("user_id, channel_id", True),
+    "minutes": ("date_trunc('minute', sent_at, 'UTC')", True),
+    "hours": ("channel_id, date_trunc('hour', sent_at, 'UTC')", True),
+    "days": ("channel_id, (sent_at AT TIME ZONE 'UTC')::date", False),
+    "user_days": ("user_id, (sent_at AT TIME ZONE 'UTC')::date", True),
+}
+
+
+def _month_totals(cursor, table: str) -> erasure.Totals:
+    """What a month's lines count in, grouped by the database (keys as the
+    write path stores them; chat and notices only, but for the days)."""
+    counts = {}
+    for field, (keys, counted_only) in MONTH_TOTALS.items():
+        where = "WHERE kind = ANY(%s)" if counted_only else ""
+        params = [sorted(COUNTED_KINDS)] if counted_only else []
+        cursor.execute(f"SELECT {keys}, COUNT(*) FROM {table} {where} GROUP BY {keys}", params)
+        counts[field] = Counter(
+            {(row[0] if len(row) == 2 else tuple(row[:-1])): row[-1] for row in cursor.fetchall()}
+        )
+    return erasure.Totals(**counts)
 
 
 def _announce(channel_id: int) -> None:
@@ -165,6 +261,7 @@ class Pruner:
         if self._pass is None:
             if moment < self._due_at:
                 return 0
+            partitions.ensure_ahead(now or timezone.now())  # PostgreSQL: months ahead
             self._pass = prune_batches(now=now, batch_size=self.batch_size)
         try:
             _expiry, removed = next(self._pass, (None, 0))

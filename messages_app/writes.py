@@ -24,13 +24,13 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from messages_app import batch_sql as sql
-from messages_app import deletions, identity, message_ids, optouts, tag_sets
+from messages_app import deletions, identity, message_ids, optouts, partitions, tag_sets
 from messages_app.models import (
     COUNTED_KINDS,
     ActivityBucket,
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT_LENGTH = 5000  # Twitch allows 500 characters; anything far longer is not chat.
 RACE_RETRIES = 3
+DEDUPE_MARGIN = timedelta(days=31)  # _oldest_copy
 MESSAGE_ID_LOCK = 0x676F6B6E7574  # "goknut": the advisory lock key of lock_message_ids
 
 
@@ -114,8 +115,10 @@ def store_batch(records: Iterable[ChatRecord]) -> BatchResult:
         except IntegrityError:
             # A Twitch id the identity cache took for settled was moved by
             # another writer (or the archive was reset): check every id again.
+            # Or a month's partition the cache took for made was dropped (retention).
             identity.KNOWN_USERS.clear()
             identity.KNOWN_CHANNELS.clear()
+            partitions.KNOWN.clear()
             continue
         result.invalid = invalid
         return result
@@ -221,7 +224,10 @@ def _drop_duplicates(cursor, records: list[ChatRecord]) -> list[ChatRecord]:
     stored = set()
     table = sql.table(Message)
     if wanted and sql.vendor() == "postgresql":
-        cursor.execute(f"SELECT twitch_id FROM {table} WHERE twitch_id = ANY(%s)", [wanted])
+        cursor.execute(
+            f"SELECT twitch_id FROM {table} WHERE twitch_id = ANY(%s) AND id >= %s",
+            [wanted, _oldest_copy(records)],
+        )
         stored.update(twitch_id for (twitch_id,) in cursor.fetchall())
         wanted = []
     for chunk in sql.chunks(wanted, sql.MAX_ROWS_PER_STATEMENT):
@@ -236,6 +242,17 @@ def _drop_duplicates(cursor, records: list[ChatRecord]) -> list[ChatRecord]:
             seen.add(record.twitch_id)
         fresh.append(record)
     return fresh
+
+
+def _oldest_copy(records: list[ChatRecord]) -> int:
+    """The lowest id a stored copy of one of these lines can have.
+
+    A line's id is its time, or a little above it (message_ids.py), or the time
+    it was stored when its clock was ahead; DEDUPE_MARGIN allows for that clock.
+    On PostgreSQL the Twitch id is unique per month's partition only, so the
+    duplicate check reads the partitions from there on, not every month."""
+    oldest = min(min(r.sent_at for r in records), timezone.now()) - DEDUPE_MARGIN
+    return message_ids.slot(oldest)
 
 
 Stamped = list[tuple[ChatRecord, object]]  # records with sent_at as a query parameter
@@ -330,6 +347,7 @@ def _insert_messages(
     """
     to_json = sql.json_adapter()
     ids = message_ids.assign(cursor, [r.sent_at for r, _at in stamped])
+    partitions.ensure(cursor, ids)  # PostgreSQL: the months' partitions
     split = _split_tags(cursor, stamped, channel_ids, user_ids)
     rows = [
         (

@@ -90,10 +90,11 @@ def store():
 def _forget_settled_identities():
     """The write path remembers which Twitch ids it settled in this process;
     every test starts from an empty database, so from an empty memory too."""
-    from messages_app import identity
+    from messages_app import identity, partitions
 
     identity.KNOWN_USERS.clear()
     identity.KNOWN_CHANNELS.clear()
+    partitions.KNOWN.clear()
 
 
 def stored_ids(result) -> list[int]:
