@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -195,8 +196,11 @@ def test_it_ingests_live_chat_and_exits_at_once_when_the_source_hangs(db_url, ch
 
 def test_it_ingests_as_usual_when_the_source_is_down(db_url, chat):
     ChannelFactory(name=CHANNEL)
-    down = chat.source.url
-    chat.source.close()  # connection refused from now on
+    # A port bound and never listened on: connection refused, and no other
+    # test's server can take it meanwhile (a closed server's port could be).
+    refusing = socket.socket()
+    refusing.bind(("127.0.0.1", 0))
+    down = f"http://127.0.0.1:{refusing.getsockname()[1]}/api/v2"
     port = free_port()
     proc = start_ingest(db_url, chat, 1, "--backfill-url", down, "--metrics-port", str(port))
     try:
@@ -208,6 +212,7 @@ def test_it_ingests_as_usual_when_the_source_is_down(db_url, chat):
         code, out, err = finish(proc)
     finally:
         proc.kill()
+        refusing.close()
     assert code == 0, err[-3000:]
     assert out.startswith("stored 5 messages, 0 duplicates, skipped 0")
     warnings = [line for line in err.splitlines() if "WARNING" in line and "backfill" in line]
