@@ -100,7 +100,7 @@ def lines(
         rows = fetch(qs.order_by("-id" if reverse else "id").values_list(*fields)[:CHUNK])
         if not rows:
             return
-        yield logins.build(rows, scope.channel.name, with_tags)
+        yield logins.build(rows, scope.channel, with_tags)
         if len(rows) < CHUNK:
             return
         if reverse:
@@ -184,7 +184,7 @@ def random_line(scope: Scope) -> Line | None:
     found = list(qs.filter(id__gte=pick).order_by("id").values_list(*FIELDS, *TAG_FIELDS)[:1]) or (
         list(qs.filter(id__lt=pick).order_by("-id").values_list(*FIELDS, *TAG_FIELDS)[:1])
     )
-    return Logins().lines(found, scope.channel.name, True)[0] if found else None
+    return Logins().lines(found, scope.channel, True)[0] if found else None
 
 
 def _ban(duration: str | None) -> dict:
@@ -200,8 +200,10 @@ class Logins:
         self.history: dict[int, list[tuple[datetime, str]]] = {}
         self.tag_sets = tag_sets.Loaded()
 
-    def lines(self, rows: list[tuple], channel: str, with_tags: bool) -> list[Line]:
-        """Lines from rows of Django's values_list (FIELDS + TAG_FIELDS, or + ban)."""
+    def lines(self, rows: list[tuple], channel: Channel, with_tags: bool) -> list[Line]:
+        """Lines of `channel` from rows of Django's values_list (FIELDS +
+        TAG_FIELDS, or + ban)."""
+        room = channel.twitch_id or ""
         self._load({row[7] for row in rows if row[7] is not None})
         if with_tags:
             self.tag_sets.load(row[10] for row in rows)
@@ -209,7 +211,7 @@ class Logins:
         for row in rows:
             user_id = row[7]
             if with_tags:
-                tags = self.tag_sets.join(row[10], row[9] or {}, row[5], row[4])
+                tags = self.tag_sets.join(row[10], row[9] or {}, row[5], row[4], room)
             else:
                 tags = _ban(row[9])
             out.append(
@@ -217,12 +219,12 @@ class Logins:
                     *row[:9],
                     tags=tags,
                     login=self.login(user_id, row[4]) if user_id else "",
-                    channel=channel,
+                    channel=channel.name,
                 )
             )
         return out
 
-    def build(self, rows: list[tuple], channel: str, with_tags: bool) -> list[Line]:
+    def build(self, rows: list[tuple], channel: Channel, with_tags: bool) -> list[Line]:
         """Lines from driver rows (see fetch), in one pass: SQLite's JSON is
         text and its datetimes naive; psycopg converts both itself."""
         self._load({row[7] for row in rows if row[7] is not None})
@@ -233,6 +235,7 @@ class Logins:
         if with_tags:
             self.tag_sets.load(row[10] for row in rows)
         join = self.tag_sets.join
+        name, room = channel.name, channel.twitch_id or ""
         out = []
         append = out.append
         for (
@@ -255,7 +258,7 @@ class Logins:
             if with_tags:
                 tags = orjson.loads(extra) if isinstance(extra, str) else (extra or {})
                 if set_id[0] is not None:
-                    tags = join(set_id[0], tags, twitch_id, sent)
+                    tags = join(set_id[0], tags, twitch_id, sent, room)
             else:
                 tags = {"ban-duration": extra} if extra else {}
             if user_id is None:
@@ -265,7 +268,7 @@ class Logins:
             else:
                 login = current[user_id]
             append(Line(id_, kind, text, system, sent, twitch_id, bool(action), user_id,
-                        deleted, tags, login, channel))  # fmt: skip
+                        deleted, tags, login, name))  # fmt: skip
         return out
 
     def login(self, user_id: int, at: datetime) -> str:

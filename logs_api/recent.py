@@ -186,7 +186,7 @@ def window(channel: Channel, options: Options) -> list[reads.Line]:
     if hidden:
         qs = qs.exclude(user_id__in=hidden)  # keeps the clears of the whole chat (no user)
     rows = list(qs.order_by("-id").values_list(*reads.FIELDS, *reads.TAG_FIELDS)[: options.limit])
-    lines = reads.Logins().lines(rows, channel.name, True)
+    lines = reads.Logins().lines(rows, channel, True)
     lines.sort(key=lambda line: (line.sent_at, line.id))
     return lines
 

@@ -35,6 +35,12 @@ class ChannelAdmin(admin.ModelAdmin):
     readonly_fields = ["total_messages", "last_message_at", "created_at", "updated_at"]
     actions = ["enable", "disable", "delete_keep_history"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Channel | None = None) -> list:
+        """A channel's Twitch id, once known, is fixed: its lines' room-id is
+        rebuilt from it (messages_app/tag_sets.py)."""
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "twitch_id"] if obj is not None and obj.twitch_id else fields
+
     @admin.action(description="Enable selected channels (ingest joins them)")
     def enable(self, request: HttpRequest, queryset: QuerySet) -> None:
         # A deleted channel (history kept) stays deleted: adding it again undeletes it.

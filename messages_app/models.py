@@ -234,11 +234,12 @@ COUNTED_KINDS = frozenset({Kind.PRIVMSG, Kind.USERNOTICE})
 
 
 class TagSet(models.Model):
-    """Tags that lines of a user in a channel share, stored once: see
-    messages_app/tag_sets.py. Erased with its channel or its user."""
+    """Tags that lines of a user share, stored once: see messages_app/tag_sets.py.
+    Erased with its user. `channel` is set only on the sets of migration 0015,
+    made per channel (they are erased with it too)."""
 
     digest = models.BinaryField(max_length=16, unique=True)
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", null=True)
     user = models.ForeignKey(ChatUser, on_delete=models.CASCADE, related_name="+", null=True)
     tags = models.JSONField(default=dict)
 
@@ -327,7 +328,9 @@ class Message(models.Model):
         own = self.tags if isinstance(self.tags, dict) else {}
         if self.tag_set_id is None:
             return own
-        return tag_sets.join(self.tag_set.tags, own, self.twitch_id, self.sent_at)
+        shared = self.tag_set.tags
+        room = self.channel.twitch_id if tag_sets.needs_room(shared) else None
+        return tag_sets.join(shared, own, self.twitch_id, self.sent_at, room)
 
     @property
     def color(self) -> str:

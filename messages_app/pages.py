@@ -184,7 +184,7 @@ def timeouts_and_bans(*, channel: Channel | None = None, user: ChatUser | None =
 # dozen more columns per message, five of them datetimes to parse.
 ROW_FIELDS = (
     "id", "text", "sent_at", "tags", "tag_set__tags", "is_action", "channel_id", "user_id",
-    "channel__name", "user__username", "user__display_name",
+    "channel__name", "channel__twitch_id", "user__username", "user__display_name",
     "kind", "system_text", "deleted_at", "twitch_id",
 )  # fmt: skip
 

@@ -1,27 +1,33 @@
 """Tags that many lines share, stored once (models.TagSet).
 
 Twitch sends about 300 bytes of tags with every chat line, and nearly all of
-them repeat from one line of a user to the next in a channel: badges,
-badge-info, colour, display name, mod, subscriber, turbo, user-type, room-id,
-user-id. Stored as JSON on every row they were most of an archive's size
-(docs/perf.md, "Storage"). So a line's tags are split in two:
+them repeat from one line of a user to the next: badges, badge-info, colour,
+display name, mod, subscriber, turbo, user-type, user-id. Stored as JSON on
+every row they were most of an archive's size (docs/perf.md, "Storage"). So a
+line's tags are split in two:
 
-- the shared part goes to a tag set: one row per channel, user and distinct
-  content, found by a digest of the three;
+- the shared part goes to a tag set: one row per user and distinct content,
+  found by a digest of the two, and used in every channel the user writes in;
 - the line keeps only its own tags (`Message.tags`): the client-nonce, emotes
-  and flags when not empty, a deletion's target-msg-id, a timeout's
-  ban-duration, reply and msg-param tags, anything that is not a string.
+  and flags when not empty, first-msg and returning-chatter when not "0" (the
+  set holds their usual value, which the line's own overrides), a
+  deletion's target-msg-id, a timeout's ban-duration, reply and msg-param
+  tags, anything that is not a string.
 
-Two tags are not stored at all when a column holds them: `id` (the twitch_id
-column) and `tmi-sent-ts` (sent_at, to the millisecond); the tag set keeps the
-key with a null value, so `join` puts them back only on lines that had them.
-`join(split(tags)) == tags`, tag for tag (tests/test_tag_sets.py).
+Three tags are not stored at all when a column holds them: `id` (the twitch_id
+column), `tmi-sent-ts` (sent_at, to the millisecond) and `room-id` (the
+channel's twitch_id, which never changes once set: writes._upsert_channels).
+The tag set keeps the key with a null value, so `join` puts them back only on
+lines that had them. A room-id that is not the channel's stays with the line.
+`join(split(tags)) == tags`, tag for tag (tests/foundation/test_tag_sets.py).
 
 A row whose `tag_set` is null keeps all its tags in `tags` (a message made
-through the ORM, or stored before migration 0015 and not yet converted).
+through the ORM, or stored before migration 0015 and not yet converted). Sets
+made before migration 0018 belong to a channel too and keep their room-id.
 
-The tag set belongs to a channel and a user: erasing either deletes it with
-them (on_delete CASCADE), so no badge, colour or display name outlives them.
+A tag set belongs to its user: erasing the user deletes it (on_delete
+CASCADE), so no badge, colour or display name outlives them; it holds nothing
+of a channel (an older set of a channel is erased with the channel).
 """
 
 from __future__ import annotations
@@ -37,8 +43,11 @@ from messages_app import batch_sql as sql
 # (`historical` marks a backfilled line, docs/ingest.md: a query of the row finds it.)
 OWN_KEYS = frozenset({"client-nonce", "target-msg-id", "ban-duration", "bits", "historical"})
 OWN_PREFIXES = ("msg-param-", "reply-", "pinned-chat-", "rm-")
-# Tags that are usually empty: shared when empty, the line's own when set.
-OWN_WHEN_SET = frozenset({"emotes", "flags"})
+# Tags with a usual value: the line keeps its own only when it is another.
+USUALLY = {"emotes": "", "flags": "", "first-msg": "0", "returning-chatter": "0"}
+
+# The tags a column holds (Message.twitch_id, Message.sent_at, Channel.twitch_id).
+COLUMN_KEYS = frozenset({"id", "tmi-sent-ts", "room-id"})
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)
@@ -49,31 +58,52 @@ def sent_ms(sent_at: datetime) -> str:
     return str((sent_at - EPOCH) // ONE_MS)
 
 
-def split(tags: dict, twitch_id: str | None, sent_at: datetime) -> tuple[dict, dict]:
-    """(shared, own) of a line's tags; see the module docstring."""
+def split(
+    tags: dict, twitch_id: str | None, sent_at: datetime, room_id: str | None = None
+) -> tuple[dict, dict]:
+    """(shared, own) of a line's tags; see the module docstring. `room_id` is
+    the channel's ("" when it has none); None keeps a room-id as it is (the
+    channel-bound sets of migration 0015)."""
     shared: dict = {}
     own: dict = {}
     for key, value in tags.items():
         if type(value) is not str:
             own[key] = value
-        elif key == "id":
-            if value == twitch_id:
+        elif key in COLUMN_KEYS:
+            if key == "id":
+                column = twitch_id
+            elif key == "tmi-sent-ts":
+                column = sent_ms(sent_at)
+            elif room_id is None:
+                shared[key] = value
+                continue
+            else:
+                column = room_id
+            if value == column:
                 shared[key] = None
             else:
                 own[key] = value
-        elif key == "tmi-sent-ts":
-            if value == sent_ms(sent_at):
-                shared[key] = None
-            else:
-                own[key] = value
-        elif key in OWN_KEYS or key.startswith(OWN_PREFIXES) or (value and key in OWN_WHEN_SET):
+        elif key in OWN_KEYS or key.startswith(OWN_PREFIXES):
             own[key] = value
+        elif key in USUALLY:
+            # The set has the key with its usual value, which the line's own
+            # overrides: a user's lines with and without emotes share one set.
+            usual = USUALLY[key]
+            shared[key] = usual
+            if value != usual:
+                own[key] = value
         else:
             shared[key] = value
     return shared, own
 
 
-def join(shared: dict | None, own: dict, twitch_id: str | None, sent_at: datetime) -> dict:
+def join(
+    shared: dict | None,
+    own: dict,
+    twitch_id: str | None,
+    sent_at: datetime,
+    room_id: str | None = None,
+) -> dict:
     """A line's tags as Twitch sent them, from its tag set and its own tags."""
     if not shared:
         return own
@@ -82,12 +112,21 @@ def join(shared: dict | None, own: dict, twitch_id: str | None, sent_at: datetim
         tags["id"] = twitch_id or ""
     if "tmi-sent-ts" in shared and shared["tmi-sent-ts"] is None:
         tags["tmi-sent-ts"] = sent_ms(sent_at)
+    if "room-id" in shared and shared["room-id"] is None:
+        tags["room-id"] = room_id or ""
     return tags
 
 
-def digest(channel_id: int, user_id: int | None, shared: dict) -> bytes:
+def needs_room(shared: dict | None) -> bool:
+    """Whether `join` needs the channel's room id to rebuild this set's lines."""
+    return bool(shared) and "room-id" in shared and shared["room-id"] is None
+
+
+def digest(channel_id: int | None, user_id: int | None, shared: dict) -> bytes:
+    """The set's key: of its user and content (and of its channel for the sets
+    of migration 0015, which used the channel's id; new sets use none)."""
     text = orjson.dumps(shared, option=orjson.OPT_SORT_KEYS)
-    return blake2b(b"%d:%d:" % (channel_id, user_id or 0) + text, digest_size=16).digest()
+    return blake2b(b"%d:%d:" % (channel_id or 0, user_id or 0) + text, digest_size=16).digest()
 
 
 def assign(cursor, wanted: dict[bytes, tuple[int, int | None, dict]]) -> dict[bytes, int]:
@@ -133,7 +172,9 @@ class Loaded:
         for chunk in sql.chunks(todo, 500):
             self.sets.update(TagSet.objects.filter(id__in=chunk).values_list("id", "tags"))
 
-    def join(self, set_id: int | None, own: dict, twitch_id: str | None, sent_at) -> dict:
+    def join(
+        self, set_id: int | None, own: dict, twitch_id: str | None, sent_at, room_id: str = ""
+    ) -> dict:
         if set_id is None:
             return own
-        return join(self.sets.get(set_id), own, twitch_id, sent_at)
+        return join(self.sets.get(set_id), own, twitch_id, sent_at, room_id)

@@ -168,11 +168,11 @@ def _store_clean(records: list[ChatRecord]) -> BatchResult:
         to_db = sql.datetime_adapter()
         stamped = [(r, to_db(r.sent_at)) for r in fresh]
         room_ids, renamed = identity.channel_twitch_ids(cursor, stamped)
-        channel_ids = _upsert_channels(cursor, stamped, room_ids)
+        channel_ids, rooms = _upsert_channels(cursor, stamped, room_ids)
         _channels_changed(renamed)
         twitch_ids, unsettled, aliases = identity.user_twitch_ids(cursor, stamped)
         user_ids = _upsert_users(cursor, stamped, twitch_ids, aliases)
-        ids = _insert_messages(cursor, stamped, channel_ids, user_ids)
+        ids = _insert_messages(cursor, stamped, channel_ids, user_ids, rooms)
         counted = [(r, at, id_) for (r, at), id_ in zip(stamped, ids, strict=True)
                    if r.kind in COUNTED_KINDS]  # fmt: skip
         if counted:
@@ -258,10 +258,12 @@ def _oldest_copy(records: list[ChatRecord]) -> int:
 Stamped = list[tuple[ChatRecord, object]]  # records with sent_at as a query parameter
 
 
-def _upsert_channels(cursor, stamped: Stamped, room_ids: dict[str, str]) -> dict[str, int]:
+def _upsert_channels(
+    cursor, stamped: Stamped, room_ids: dict[str, str]
+) -> tuple[dict[str, int], dict[str, str]]:
     """Create unknown channels (disabled: a replayed log must not make ingest join
     them) and advance the counters of known ones; a channel's first room-id is
-    kept. Returns name -> id."""
+    kept. Returns name -> id and name -> the room id stored ("" for none)."""
     counts: dict[str, list] = {}
     for r, at in stamped:
         entry = counts.setdefault(r.channel, [0, None])
@@ -282,8 +284,11 @@ def _upsert_channels(cursor, stamped: Stamped, room_ids: dict[str, str]) -> dict
             total_messages = {table}.total_messages + excluded.total_messages,
             last_message_at = {sql.later(table, "last_message_at")},
             twitch_id = COALESCE({table}.twitch_id, excluded.twitch_id)
-        RETURNING id, name"""
-    return dict((name, id_) for id_, name in sql.upsert(cursor, statement, rows, CHANNEL_TYPES))
+        RETURNING id, name, twitch_id"""
+    stored = sql.upsert(cursor, statement, rows, CHANNEL_TYPES)
+    return {name: id_ for id_, name, _room in stored}, {
+        name: room or "" for _id, name, room in stored
+    }
 
 
 def _upsert_users(
@@ -334,7 +339,11 @@ def _upsert_users(
 
 
 def _insert_messages(
-    cursor, stamped: Stamped, channel_ids: dict[str, int], user_ids: dict[str, int]
+    cursor,
+    stamped: Stamped,
+    channel_ids: dict[str, int],
+    user_ids: dict[str, int],
+    rooms: dict[str, str],
 ) -> list[int]:
     """Insert the messages; returns their ids in record order.
 
@@ -348,7 +357,7 @@ def _insert_messages(
     to_json = sql.json_adapter()
     ids = message_ids.assign(cursor, [r.sent_at for r, _at in stamped])
     partitions.ensure(cursor, ids)  # PostgreSQL: the months' partitions
-    split = _split_tags(cursor, stamped, channel_ids, user_ids)
+    split = _split_tags(cursor, stamped, user_ids, rooms)
     rows = [
         (
             id_,
@@ -377,19 +386,20 @@ def _insert_messages(
 
 
 def _split_tags(
-    cursor, stamped: Stamped, channel_ids: dict[str, int], user_ids: dict[str, int]
+    cursor, stamped: Stamped, user_ids: dict[str, int], rooms: dict[str, str]
 ) -> list[tuple[int | None, dict]]:
-    """(tag set id, own tags) of each record: messages_app/tag_sets.py."""
+    """(tag set id, own tags) of each record: messages_app/tag_sets.py. A set
+    belongs to a user, not to a channel: its room-id is the channel's."""
     wanted: dict[bytes, tuple] = {}
     split = []
     for r, _at in stamped:
-        shared, own = tag_sets.split(r.tags, r.twitch_id, r.sent_at)
+        shared, own = tag_sets.split(r.tags, r.twitch_id, r.sent_at, rooms[r.channel])
         if not shared:
             split.append((None, own))
             continue
-        channel_id, user_id = channel_ids[r.channel], user_ids.get(r.username)
-        digest = tag_sets.digest(channel_id, user_id, shared)
-        wanted.setdefault(digest, (channel_id, user_id, shared))
+        user_id = user_ids.get(r.username)
+        digest = tag_sets.digest(None, user_id, shared)
+        wanted.setdefault(digest, (None, user_id, shared))
         split.append((digest, own))
     set_ids = tag_sets.assign(cursor, wanted) if wanted else {}
     return [(None if d is None else set_ids[d], own) for d, own in split]

@@ -75,11 +75,19 @@ def split_archive(apps, schema_editor):
 
 
 def join_archive(apps, schema_editor):
-    connection = schema_editor.connection
+    fold(schema_editor.connection, "tag_set_id IS NOT NULL")
+
+
+def fold(connection, where: str) -> None:
+    """Put every tag back on the rows `where` selects (their tag_set_id among
+    them), their tag sets no longer used. Migration 0018 calls it too."""
     mark = _marks(connection.vendor)
+    with batch_sql.write_cursor() as cursor:
+        cursor.execute("SELECT id, twitch_id FROM messages_app_channel")
+        rooms = dict(cursor.fetchall())  # the room-id of 0018's sets (tag_sets.py)
     sets: dict[int, dict] = {}
     after = 0
-    while rows := _rows(connection, after, "tag_set_id IS NOT NULL"):
+    while rows := _rows(connection, after, where):
         after = rows[-1][0]
         todo = sorted({row[6] for row in rows} - set(sets))
         with batch_sql.write_cursor() as cursor:
@@ -89,8 +97,9 @@ def join_archive(apps, schema_editor):
                 cursor.execute(f"SELECT id, tags FROM {SETS} WHERE id IN ({places})", chunk)
                 sets.update((id_, _tags(tags)) for id_, tags in cursor.fetchall())
             updates = []
-            for id_, _c, _u, twitch_id, sent_at, tags, set_id in rows:
-                whole = tag_sets.join(sets.get(set_id), _tags(tags), twitch_id, aware_utc(sent_at))
+            for id_, channel_id, _u, twitch_id, sent_at, tags, set_id in rows:
+                shared, own, sent = sets.get(set_id), _tags(tags), aware_utc(sent_at)
+                whole = tag_sets.join(shared, own, twitch_id, sent, rooms.get(channel_id))
                 updates.append((orjson.dumps(whole).decode(), id_))
             cursor.executemany(
                 f"UPDATE {TABLE} SET tags = {mark}, tag_set_id = NULL WHERE id = {mark}", updates

@@ -57,6 +57,19 @@ def test_it_shows_a_channel_to_staff(staff_client, archive):
     assert b'value="forsen"' in response.content
 
 
+def test_a_channels_twitch_id_once_known_cannot_be_edited(staff_client, store):
+    store(chat("forsen", "alice", tags={"room-id": "22484632"}), chat("xqc", "bob"))
+    known, unknown = Channel.objects.get(name="forsen"), Channel.objects.get(name="xqc")
+    url = reverse("admin:messages_app_channel_change", args=[known.pk])
+    page = staff_client.get(url).content.decode()
+    assert 'name="twitch_id"' not in page and "22484632" in page  # shown, not a field
+    form = {"name": "forsen", "twitch_id": "1", "retention_days": "", "enabled": "on"}
+    staff_client.post(url, form)
+    assert Channel.objects.get(pk=known.pk).twitch_id == "22484632"
+    page = staff_client.get(reverse("admin:messages_app_channel_change", args=[unknown.pk]))
+    assert 'name="twitch_id"' in page.content.decode()  # staff may still fill it in
+
+
 def _act(client, action, channels):
     return client.post(
         reverse("admin:messages_app_channel_changelist"),

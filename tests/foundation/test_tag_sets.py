@@ -30,7 +30,7 @@ def stored_raw_lines() -> dict[str, str]:
     for channel in Channel.objects.all():
         scope = reads.Scope(channel, None)
         rows = list(scope.queryset().order_by("id").values_list(*reads.FIELDS, *reads.TAG_FIELDS))
-        for line in reads.Logins().lines(rows, channel.name, True):
+        for line in reads.Logins().lines(rows, channel, True):
             out[line.twitch_id] = raw.raw_line(line)
     return out
 
@@ -42,10 +42,17 @@ def parsed(line: str):
 
 def test_split_and_join_give_back_every_tag_of_real_lines():
     _lines, recs = records(3_000)
+    rooms = {r.channel: r.tags["room-id"] for r in recs if r.tags.get("room-id")}
     for r in recs:
+        room = rooms[r.channel]
+        shared, own = tag_sets.split(r.tags, r.twitch_id, r.sent_at, room)
+        assert tag_sets.join(shared, own, r.twitch_id, r.sent_at, room) == r.tags
+        assert "badges" not in own and "display-name" not in own
+        # the channel's room-id is not stored on the line; CLEARMSG's is empty
+        assert tag_sets.needs_room(shared) == (r.tags.get("room-id") == room)
+        # migration 0015's sets, bound to a channel, keep their room-id
         shared, own = tag_sets.split(r.tags, r.twitch_id, r.sent_at)
         assert tag_sets.join(shared, own, r.twitch_id, r.sent_at) == r.tags
-        assert "badges" not in own and "display-name" not in own
 
 
 def test_a_tag_that_disagrees_with_its_column_is_kept_on_the_line():
@@ -53,9 +60,13 @@ def test_a_tag_that_disagrees_with_its_column_is_kept_on_the_line():
     tags = {"id": "other", "tmi-sent-ts": "1", "color": "#FF0000", "emotes": "25:0-4"}
     shared, own = tag_sets.split(tags, "abc", sent)
     assert own == {"id": "other", "tmi-sent-ts": "1", "emotes": "25:0-4"}
-    assert shared == {"color": "#FF0000"}
+    assert shared == {"color": "#FF0000", "emotes": ""}  # the usual value, which own overrides
     marked, _own = tag_sets.split({"id": "abc", "tmi-sent-ts": "1767323045678"}, "abc", sent)
     assert marked == {"id": None, "tmi-sent-ts": None}
+    shared, own = tag_sets.split({"room-id": "22484632", "turbo": "0"}, "abc", sent, "71092938")
+    assert (shared, own) == ({"turbo": "0"}, {"room-id": "22484632"})  # not the channel's
+    shared, own = tag_sets.split({"first-msg": "1", "returning-chatter": "0"}, "abc", sent, "")
+    assert (shared, own) == ({"first-msg": "0", "returning-chatter": "0"}, {"first-msg": "1"})
 
 
 @pytest.mark.django_db
@@ -91,14 +102,36 @@ def alice(n: int, channel: str = "forsen", room: str = "22484632", text: str = "
 
 
 @pytest.mark.django_db
-def test_lines_of_a_user_in_a_channel_share_one_set():
+def test_lines_of_a_user_share_one_set_in_every_channel():
     store_batch([to_record(parse_line(alice(n)), RECEIVED) for n in range(5)])
     store_batch([to_record(parse_line(alice(n)), RECEIVED) for n in range(5, 10)])
     store_batch([to_record(parse_line(alice(10, "xqc", "71092938")), RECEIVED)])
-    assert TagSet.objects.count() == 2  # one in each channel
-    assert Message.objects.filter(tag_set__channel__name="forsen").count() == 10
+    assert TagSet.objects.count() == 1
+    assert TagSet.objects.get().channel_id is None  # it holds nothing of a channel
+    assert TagSet.objects.get().tags["room-id"] is None
     row = Message.objects.filter(twitch_id__endswith="000000000003").values("tags").get()
     assert row["tags"] == {"client-nonce": f"{3:032x}"}  # all that line 3 keeps of its own
+    served = stored_raw_lines()
+    assert parsed(served["5f1c1c3e-0000-4000-8000-000000000003"]) == parsed(alice(3))
+    assert parsed(served["5f1c1c3e-0000-4000-8000-000000000010"]) == parsed(
+        alice(10, "xqc", "71092938")
+    )
+    xqc = Message.objects.with_related().get(channel__name="xqc")
+    assert xqc.all_tags["room-id"] == "71092938"
+
+
+@pytest.mark.django_db
+def test_a_room_id_other_than_the_channels_stays_on_its_line():
+    store_batch([to_record(parse_line(alice(1)), RECEIVED)])
+    store_batch([to_record(parse_line(alice(2, room="99999999")), RECEIVED)])
+    assert Channel.objects.get().twitch_id == "22484632"  # the first room-id is kept
+    odd = Message.objects.get(twitch_id__endswith="000000000002")
+    assert odd.tags["room-id"] == "99999999"
+    assert "room-id" not in odd.tag_set.tags
+    served = stored_raw_lines()
+    assert parsed(served["5f1c1c3e-0000-4000-8000-000000000002"]) == parsed(
+        alice(2, room="99999999")
+    )
 
 
 @pytest.mark.django_db
@@ -124,8 +157,10 @@ def test_erasing_a_user_or_a_channel_takes_their_tag_sets():
     assert not TagSet.objects.filter(user_id=user.id).exists()
     assert not TagSet.objects.filter(**{"tags__user-id": user.twitch_id}).exists()
     channel = Channel.objects.order_by("id").first()
+    channel_id, room = channel.id, channel.twitch_id
     delete_channel(channel, keep_history=False)
-    assert not TagSet.objects.filter(channel_id=channel.id).exists()
+    assert not TagSet.objects.filter(channel_id=channel_id).exists()
+    assert not TagSet.objects.filter(**{"tags__room-id": room}).exists()
     left = Message.objects.exclude(tag_set=None).values_list("tag_set_id", flat=True)
     assert set(left) <= set(TagSet.objects.values_list("id", flat=True))  # none dangles
 
@@ -147,8 +182,9 @@ def test_an_archive_of_100000_lines_migrates_back_and_forth_unchanged():
     for start in range(0, len(recs), 1_000):
         store_batch(recs[start : start + 1_000])
     before = stored_raw_lines()
-    count, sets = Message.objects.count(), TagSet.objects.count()
+    count = Message.objects.count()
     assert len(before) == count > 99_000
+    assert TagSet.objects.count() < count / 10  # about one per user and kind of line
     try:
         apps = migrate("0014_activity_charts")  # every tag back on its row
         Old = apps.get_model("messages_app", "Message")
@@ -163,5 +199,26 @@ def test_an_archive_of_100000_lines_migrates_back_and_forth_unchanged():
         migrate()  # and the later ones (0016's search index, 0017's partitions)
     assert Message.objects.count() == count
     assert Message.objects.filter(tag_set=None).count() < count / 100  # split again
-    assert TagSet.objects.count() == sets
+    assert not TagSet.objects.filter(channel=None).exists()  # 0015's sets, per channel
     assert stored_raw_lines() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_going_back_before_sets_per_user_folds_their_tags_onto_the_rows():
+    lines, recs = records(3_000, seed=5)
+    store_batch(recs[:1_500])
+    try:
+        migrate("0017_monthly_partitions")
+        assert not TagSet.objects.filter(channel=None).exists()
+        assert Message.objects.exclude(tag_set=None).count() == 0
+        migrate()
+        store_batch(recs[1_500:])  # new lines get sets per user again
+        assert TagSet.objects.filter(channel=None).exists()
+        before = stored_raw_lines()
+        migrate("0017_monthly_partitions")
+        assert stored_raw_lines() == before
+    finally:
+        migrate()
+    assert stored_raw_lines() == before
+    stored = {r.twitch_id: line for r, line in reversed(list(zip(recs, lines, strict=True)))}
+    assert {k: parsed(v) for k, v in before.items()} == {k: parsed(stored[k]) for k in before}
