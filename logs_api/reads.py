@@ -33,8 +33,8 @@ from messages_app.models import (
 CHUNK = int(os.environ.get("GOKNUT_API_CHUNK", "2000"))
 FIELDS = ("id", "kind", "text", "system_text", "sent_at", "twitch_id", "is_action", "user_id",
           "deleted_at")  # fmt: skip
-# A line's own tags and its tag set (messages_app/tag_sets.py).
-TAG_FIELDS = ("tags", "tag_set_id")
+# A line's own tags, its tag set and its packed client-nonce (messages_app/tag_sets.py).
+TAG_FIELDS = ("tags", "tag_set_id", "client_nonce")
 
 
 @dataclass(slots=True)
@@ -211,7 +211,7 @@ class Logins:
         for row in rows:
             user_id = row[7]
             if with_tags:
-                tags = self.tag_sets.join(row[10], row[9] or {}, row[5], row[4], room)
+                tags = self.tag_sets.join(row[10], row[9] or {}, row[5], row[4], room, row[11])
             else:
                 tags = _ban(row[9])
             out.append(
@@ -249,7 +249,7 @@ class Logins:
             user_id,
             deleted,
             extra,
-            *set_id,
+            *packed,  # with tags: the tag set id and the packed client-nonce
         ) in rows:
             if naive:
                 sent = _utc(sent)
@@ -257,8 +257,9 @@ class Logins:
                     deleted = _utc(deleted)
             if with_tags:
                 tags = orjson.loads(extra) if isinstance(extra, str) else (extra or {})
-                if set_id[0] is not None:
-                    tags = join(set_id[0], tags, twitch_id, sent, room)
+                set_id, nonce = packed
+                if set_id is not None or nonce is not None:
+                    tags = join(set_id, tags, twitch_id, sent, room, nonce)
             else:
                 tags = {"ban-duration": extra} if extra else {}
             if user_id is None:

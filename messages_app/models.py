@@ -266,9 +266,12 @@ class Message(models.Model):
     sent_at = models.DateTimeField()
     # Twitch's message `id` tag: a line seen twice (reconnect, replay) is stored once.
     twitch_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
-    # The line's own tags; those it shares with the user's other lines in the
-    # channel are in tag_set (all of them here when it is null): tag_sets.py.
+    # The line's own tags; those it shares with the user's other lines are in
+    # tag_set (all of them here when it is null): tag_sets.py.
     tags = models.JSONField(default=dict, blank=True)
+    # The client-nonce tag as 16 bytes when it is 32 hex digits (17 bytes
+    # stored, not 51 of JSON); any other stays in `tags`.
+    client_nonce = models.BinaryField(max_length=16, null=True, blank=True)
     # No constraint and no index: the write path checks the sets it refers to,
     # and a set goes only with its channel or user, whose lines go first.
     tag_set = models.ForeignKey(
@@ -326,11 +329,12 @@ class Message(models.Model):
     def all_tags(self) -> dict:
         """The line's tags as Twitch sent them (its own and its tag set's)."""
         own = self.tags if isinstance(self.tags, dict) else {}
+        nonce = self.client_nonce
         if self.tag_set_id is None:
-            return own
+            return tag_sets.join(None, own, self.twitch_id, self.sent_at, nonce=nonce)
         shared = self.tag_set.tags
         room = self.channel.twitch_id if tag_sets.needs_room(shared) else None
-        return tag_sets.join(shared, own, self.twitch_id, self.sent_at, room)
+        return tag_sets.join(shared, own, self.twitch_id, self.sent_at, room, nonce)
 
     @property
     def color(self) -> str:

@@ -183,8 +183,8 @@ def timeouts_and_bans(*, channel: Channel | None = None, user: ChatUser | None =
 # What message_row.html shows. The full channel and user rows would cost a
 # dozen more columns per message, five of them datetimes to parse.
 ROW_FIELDS = (
-    "id", "text", "sent_at", "tags", "tag_set__tags", "is_action", "channel_id", "user_id",
-    "channel__name", "channel__twitch_id", "user__username", "user__display_name",
+    "id", "text", "sent_at", "tags", "tag_set__tags", "client_nonce", "is_action", "channel_id",
+    "user_id", "channel__name", "channel__twitch_id", "user__username", "user__display_name",
     "kind", "system_text", "deleted_at", "twitch_id",
 )  # fmt: skip
 

@@ -8,7 +8,8 @@ line's tags are split in two:
 
 - the shared part goes to a tag set: one row per user and distinct content,
   found by a digest of the two, and used in every channel the user writes in;
-- the line keeps only its own tags (`Message.tags`): the client-nonce, emotes
+- the line keeps only its own tags (`Message.tags`): the client-nonce (as 16
+  bytes in `Message.client_nonce` when it is 32 hex digits), emotes
   and flags when not empty, first-msg and returning-chatter when not "0" (the
   set holds their usual value, which the line's own overrides), a
   deletion's target-msg-id, a timeout's ban-duration, reply and msg-param
@@ -103,8 +104,12 @@ def join(
     twitch_id: str | None,
     sent_at: datetime,
     room_id: str | None = None,
+    nonce: bytes | None = None,
 ) -> dict:
-    """A line's tags as Twitch sent them, from its tag set and its own tags."""
+    """A line's tags as Twitch sent them, from its tag set, its own tags and
+    its packed client-nonce."""
+    if nonce is not None:
+        own = {**own, "client-nonce": nonce.hex()}
     if not shared:
         return own
     tags = {**shared, **own}
@@ -115,6 +120,23 @@ def join(
     if "room-id" in shared and shared["room-id"] is None:
         tags["room-id"] = room_id or ""
     return tags
+
+
+def pack_nonce(own: dict) -> bytes | None:
+    """Take a client-nonce of 32 lowercase hex digits (the one Twitch's own
+    clients send) off `own`: its 16 bytes, for Message.client_nonce. Any other
+    nonce stays in `own` as it came; None then."""
+    value = own.get("client-nonce")
+    if type(value) is not str or len(value) != 32:
+        return None
+    try:
+        packed = bytes.fromhex(value)
+    except ValueError:
+        return None
+    if packed.hex() != value:  # upper case, or spaces fromhex skips
+        return None
+    del own["client-nonce"]
+    return packed
 
 
 def needs_room(shared: dict | None) -> bool:
@@ -173,8 +195,13 @@ class Loaded:
             self.sets.update(TagSet.objects.filter(id__in=chunk).values_list("id", "tags"))
 
     def join(
-        self, set_id: int | None, own: dict, twitch_id: str | None, sent_at, room_id: str = ""
+        self,
+        set_id: int | None,
+        own: dict,
+        twitch_id: str | None,
+        sent_at,
+        room_id: str = "",
+        nonce: bytes | None = None,
     ) -> dict:
-        if set_id is None:
-            return own
-        return join(self.sets.get(set_id), own, twitch_id, sent_at, room_id)
+        shared = None if set_id is None else self.sets.get(set_id)
+        return join(shared, own, twitch_id, sent_at, room_id, nonce)

@@ -368,15 +368,17 @@ def _insert_messages(
             r.twitch_id or None,
             to_json(own),
             set_id,
+            nonce,
             r.is_action,
             r.kind,
             r.system_text,
         )
-        for (r, at), id_, (set_id, own) in zip(stamped, ids, split, strict=True)
+        for (r, at), id_, (set_id, own, nonce) in zip(stamped, ids, split, strict=True)
     ]
     statement = f"""
         INSERT INTO {sql.table(Message)} (id, channel_id, user_id, text, sent_at, twitch_id,
-                                       tags, tag_set_id, is_action, kind, system_text)
+                                       tags, tag_set_id, client_nonce, is_action, kind,
+                                       system_text)
         {{rows}}
         ON CONFLICT DO NOTHING
         RETURNING id"""
@@ -387,22 +389,24 @@ def _insert_messages(
 
 def _split_tags(
     cursor, stamped: Stamped, user_ids: dict[str, int], rooms: dict[str, str]
-) -> list[tuple[int | None, dict]]:
-    """(tag set id, own tags) of each record: messages_app/tag_sets.py. A set
-    belongs to a user, not to a channel: its room-id is the channel's."""
+) -> list[tuple[int | None, dict, bytes | None]]:
+    """(tag set id, own tags, packed client-nonce) of each record:
+    messages_app/tag_sets.py. A set belongs to a user, not to a channel: its
+    room-id is the channel's."""
     wanted: dict[bytes, tuple] = {}
     split = []
     for r, _at in stamped:
         shared, own = tag_sets.split(r.tags, r.twitch_id, r.sent_at, rooms[r.channel])
+        nonce = tag_sets.pack_nonce(own)
         if not shared:
-            split.append((None, own))
+            split.append((None, own, nonce))
             continue
         user_id = user_ids.get(r.username)
         digest = tag_sets.digest(None, user_id, shared)
         wanted.setdefault(digest, (None, user_id, shared))
-        split.append((digest, own))
+        split.append((digest, own, nonce))
     set_ids = tag_sets.assign(cursor, wanted) if wanted else {}
-    return [(None if d is None else set_ids[d], own) for d, own in split]
+    return [(None if d is None else set_ids[d], own, nonce) for d, own, nonce in split]
 
 
 Counted = list[tuple[ChatRecord, object, int]]  # counted records, sent_at parameter, id
@@ -526,8 +530,8 @@ CHANNEL_TYPES = (
 )  # fmt: skip
 USER_TYPES = ("text", "text", "timestamptz", "timestamptz", "bigint", "text")
 MESSAGE_TYPES = (
-    "bigint", "bigint", "bigint", "text", "timestamptz", "text", "jsonb", "bigint", "boolean",
-    "smallint", "text",
+    "bigint", "bigint", "bigint", "text", "timestamptz", "text", "jsonb", "bigint", "bytea",
+    "boolean", "smallint", "text",
 )  # fmt: skip
 STATS_TYPES = ("bigint", "bigint", "bigint", "timestamptz", "timestamptz")
 BUCKET_TYPES = ("timestamptz", "bigint", "bigint", "bigint")

@@ -109,8 +109,10 @@ def test_lines_of_a_user_share_one_set_in_every_channel():
     assert TagSet.objects.count() == 1
     assert TagSet.objects.get().channel_id is None  # it holds nothing of a channel
     assert TagSet.objects.get().tags["room-id"] is None
-    row = Message.objects.filter(twitch_id__endswith="000000000003").values("tags").get()
-    assert row["tags"] == {"client-nonce": f"{3:032x}"}  # all that line 3 keeps of its own
+    row = Message.objects.filter(twitch_id__endswith="000000000003")
+    row = row.values("tags", "client_nonce").get()
+    assert row["tags"] == {}  # all that line 3 keeps of its own: its nonce, as 16 bytes
+    assert bytes(row["client_nonce"]) == (3).to_bytes(16, "big")
     served = stored_raw_lines()
     assert parsed(served["5f1c1c3e-0000-4000-8000-000000000003"]) == parsed(alice(3))
     assert parsed(served["5f1c1c3e-0000-4000-8000-000000000010"]) == parsed(
@@ -118,6 +120,27 @@ def test_lines_of_a_user_share_one_set_in_every_channel():
     )
     xqc = Message.objects.with_related().get(channel__name="xqc")
     assert xqc.all_tags["room-id"] == "71092938"
+
+
+def test_only_a_nonce_of_32_lowercase_hex_digits_is_packed():
+    nonce = "0f" * 16
+    own = {"client-nonce": nonce, "emotes": "25:0-4"}
+    assert tag_sets.pack_nonce(own) == bytes.fromhex(nonce) and own == {"emotes": "25:0-4"}
+    assert tag_sets.join(None, own, "abc", RECEIVED, nonce=bytes.fromhex(nonce)) == {
+        "client-nonce": nonce,
+        "emotes": "25:0-4",
+    }
+    for odd in ["0F" * 16, "0f " * 10 + "0f", "g" * 32, "ab" * 15, "", "chatterino-1234"]:
+        own = {"client-nonce": odd}
+        assert tag_sets.pack_nonce(own) is None and own == {"client-nonce": odd}, odd
+
+
+@pytest.mark.django_db
+def test_a_nonce_other_clients_send_is_kept_as_it_came():
+    store_batch([to_record(parse_line(alice(1).replace(f"{1:032x}", "Chatterino-7")), RECEIVED)])
+    message = Message.objects.with_related().get()
+    assert message.client_nonce is None and message.tags == {"client-nonce": "Chatterino-7"}
+    assert message.all_tags["client-nonce"] == "Chatterino-7"
 
 
 @pytest.mark.django_db
@@ -204,21 +227,33 @@ def test_an_archive_of_100000_lines_migrates_back_and_forth_unchanged():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_going_back_before_sets_per_user_folds_their_tags_onto_the_rows():
+def test_going_back_before_sets_per_user_and_packed_nonces_puts_the_tags_on_the_rows():
     lines, recs = records(3_000, seed=5)
+    whole: dict[str, dict] = {}
+    for r in recs:
+        whole.setdefault(r.twitch_id, r.tags)
     store_batch(recs[:1_500])
+    first = stored_raw_lines()
     try:
-        migrate("0017_monthly_partitions")
-        assert not TagSet.objects.filter(channel=None).exists()
-        assert Message.objects.exclude(tag_set=None).count() == 0
+        apps = migrate("0017_monthly_partitions")  # before 0018 and 0019
+        Old = apps.get_model("messages_app", "Message")
+        assert not apps.get_model("messages_app", "TagSet").objects.filter(channel=None).exists()
+        assert not Old.objects.exclude(tag_set=None).exists()
+        folded = dict(Old.objects.values_list("twitch_id", "tags"))
+        assert folded == {k: whole[k] for k in folded} and len(folded) == len(first)
         migrate()
-        store_batch(recs[1_500:])  # new lines get sets per user again
+        assert stored_raw_lines() == first
+        store_batch(recs[1_500:])  # new lines get sets per user and packed nonces again
         assert TagSet.objects.filter(channel=None).exists()
-        before = stored_raw_lines()
-        migrate("0017_monthly_partitions")
-        assert stored_raw_lines() == before
+        assert Message.objects.exclude(client_nonce=None).exists()
+        both = stored_raw_lines()
+        apps = migrate("0018_tag_sets_per_user")  # before 0019: the nonces in the tags
+        Old = apps.get_model("messages_app", "Message")
+        nonces = dict(Old.objects.values_list("twitch_id", "tags__client-nonce"))
+        assert nonces == {k: whole[k].get("client-nonce") for k in nonces}
+        assert len(nonces) == len(both)
     finally:
         migrate()
-    assert stored_raw_lines() == before
+    assert stored_raw_lines() == both
     stored = {r.twitch_id: line for r, line in reversed(list(zip(recs, lines, strict=True)))}
-    assert {k: parsed(v) for k, v in before.items()} == {k: parsed(stored[k]) for k in before}
+    assert {k: parsed(v) for k, v in both.items()} == {k: parsed(stored[k]) for k in both}
