@@ -27,6 +27,7 @@ from messages_app.models import (
     Message,
     UserChannelStats,
 )
+from messages_app.packed_ids import unpack
 
 # Lines read and sent at a time. GOKNUT_API_CHUNK exists for the tests, which
 # stream their small archive in chunks of a few lines (tests/api/test_streaming.py).
@@ -251,10 +252,11 @@ class Logins:
             extra,
             *packed,  # with tags: the tag set id and the packed client-nonce
         ) in rows:
-            if naive:
+            if naive:  # SQLite
                 sent = _utc(sent)
                 if deleted is not None:
                     deleted = _utc(deleted)
+                twitch_id = unpack(twitch_id)  # 16 bytes (messages_app/packed_ids.py)
             if with_tags:
                 tags = orjson.loads(extra) if isinstance(extra, str) else (extra or {})
                 set_id, nonce = packed

@@ -108,9 +108,18 @@ class MessageAdmin(ReadOnlyAdmin):
     list_display = ["id", "sent_at", "channel", "user", "text", "is_action"]
     list_select_related = ["channel", "user"]
     raw_id_fields = ["channel", "user"]
-    search_fields = ["=twitch_id"]
+    search_fields = ["twitch_id"]
+    search_help_text = "A message's Twitch id"
     paginator = EstimatedCountPaginator
     ordering = ["-id"]
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        """The message with that Twitch id: an exact match, which the unique
+        index answers (SQLite stores most ids as bytes, which LIKE cannot see)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(twitch_id=term), False
 
 
 @admin.register(UserChannelStats)

@@ -4,6 +4,7 @@ moderator deleted, whichever of the two arrives first."""
 from __future__ import annotations
 
 from messages_app import batch_sql as sql
+from messages_app import packed_ids
 from messages_app.models import Kind, Message, PendingDeletion
 
 
@@ -18,7 +19,7 @@ def mark_deleted(cursor, stamped: list, first_id: int) -> None:
     """
     table, pending = sql.table(Message), sql.table(PendingDeletion)
     deletions = [
-        (r.tags.get("target-msg-id"), at)
+        (packed_ids.for_db(r.tags.get("target-msg-id")), at)  # 16 bytes on SQLite
         for r, at in stamped
         if r.kind == Kind.CLEARMSG and r.tags.get("target-msg-id")
     ]
@@ -46,8 +47,9 @@ def mark_deleted(cursor, stamped: list, first_id: int) -> None:
     )
 
 
-def _update_deleted(cursor, table: str, deletions: list[tuple[str, object]]) -> set[str]:
-    """Set deleted_at on the targets that are stored; returns their Twitch ids."""
+def _update_deleted(cursor, table: str, deletions: list[tuple]) -> set:
+    """Set deleted_at on the targets that are stored; returns their Twitch ids
+    (as stored: packed on SQLite)."""
     if sql.vendor() == "sqlite":
         cursor.executemany(
             f"UPDATE {table} SET deleted_at = ? WHERE twitch_id = ? AND deleted_at IS NULL",

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 from messages_app import message_ids, partitions, tag_sets
+from messages_app.packed_ids import TwitchIdField
 from messages_app.validators import validate_twitch_login
 
 
@@ -264,8 +265,9 @@ class Message(models.Model):
     # Set on a message a moderator deleted (CLEARMSG): when.
     deleted_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField()
-    # Twitch's message `id` tag: a line seen twice (reconnect, replay) is stored once.
-    twitch_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Twitch's message `id` tag: a line seen twice (reconnect, replay) is stored
+    # once. 16 bytes on SQLite (packed_ids.py).
+    twitch_id = TwitchIdField(max_length=64, null=True, blank=True, unique=True)
     # The line's own tags; those it shares with the user's other lines are in
     # tag_set (all of them here when it is null): tag_sets.py.
     tags = models.JSONField(default=dict, blank=True)
@@ -346,7 +348,7 @@ class PendingDeletion(models.Model):
     the target deleted when it arrives (a backfill, an import), then drops the
     row. Almost always empty."""
 
-    target_twitch_id = models.CharField(max_length=64, unique=True)
+    target_twitch_id = TwitchIdField(max_length=64, unique=True)
     deleted_at = models.DateTimeField()
 
     def __str__(self) -> str:

@@ -30,7 +30,15 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from messages_app import batch_sql as sql
-from messages_app import deletions, identity, message_ids, optouts, partitions, tag_sets
+from messages_app import (
+    deletions,
+    identity,
+    message_ids,
+    optouts,
+    packed_ids,
+    partitions,
+    tag_sets,
+)
 from messages_app.models import (
     COUNTED_KINDS,
     ActivityBucket,
@@ -232,8 +240,9 @@ def _drop_duplicates(cursor, records: list[ChatRecord]) -> list[ChatRecord]:
         wanted = []
     for chunk in sql.chunks(wanted, sql.MAX_ROWS_PER_STATEMENT):
         marks = ", ".join(["?"] * len(chunk))  # SQLite only, from here
-        cursor.execute(f"SELECT twitch_id FROM {table} WHERE twitch_id IN ({marks})", chunk)
-        stored.update(twitch_id for (twitch_id,) in cursor.fetchall())
+        packed = [packed_ids.pack(twitch_id) for twitch_id in chunk]
+        cursor.execute(f"SELECT twitch_id FROM {table} WHERE twitch_id IN ({marks})", packed)
+        stored.update(packed_ids.unpack(twitch_id) for (twitch_id,) in cursor.fetchall())
     fresh, seen = [], set()
     for record in records:
         if record.twitch_id:
@@ -355,6 +364,7 @@ def _insert_messages(
     inserts would write one index segment per message (docs/perf.md).
     """
     to_json = sql.json_adapter()
+    pack = packed_ids.pack if sql.vendor() == "sqlite" else _same
     ids = message_ids.assign(cursor, [r.sent_at for r, _at in stamped])
     partitions.ensure(cursor, ids)  # PostgreSQL: the months' partitions
     split = _split_tags(cursor, stamped, user_ids, rooms)
@@ -365,7 +375,7 @@ def _insert_messages(
             user_ids.get(r.username),  # None: a clear of the whole chat
             r.text,
             at,
-            r.twitch_id or None,
+            pack(r.twitch_id or None),
             to_json(own),
             set_id,
             nonce,
@@ -407,6 +417,10 @@ def _split_tags(
         split.append((digest, own, nonce))
     set_ids = tag_sets.assign(cursor, wanted) if wanted else {}
     return [(None if d is None else set_ids[d], own, nonce) for d, own, nonce in split]
+
+
+def _same(value):
+    return value
 
 
 Counted = list[tuple[ChatRecord, object, int]]  # counted records, sent_at parameter, id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -70,8 +71,8 @@ _ids = itertools.count(1)
 
 
 def chat(channel: str = "forsen", username: str = "viewer", text: str = "hello", **extra):
-    """A ChatRecord with a unique Twitch id unless one is given."""
-    extra.setdefault("twitch_id", f"test-{next(_ids)}")
+    """A ChatRecord with a unique Twitch id (a UUID, as Twitch's) unless one is given."""
+    extra.setdefault("twitch_id", str(uuid.UUID(int=next(_ids) + (0x7E57 << 112), version=4)))
     extra.setdefault("sent_at", datetime.now(UTC))
     return ChatRecord(channel=channel, username=username, text=text, **extra)
 

@@ -95,9 +95,13 @@ ALICE = (
 )
 
 
+def alice_id(n: int) -> str:
+    return f"5f1c1c3e-0000-4000-8000-{n:012d}"
+
+
 def alice(n: int, channel: str = "forsen", room: str = "22484632", text: str = "hello") -> str:
     emotes = "25:6-10" if text.endswith("Kappa") else ""
-    return ALICE.format(nonce=f"{n:032x}", emotes=emotes, id=f"5f1c1c3e-0000-4000-8000-{n:012d}",
+    return ALICE.format(nonce=f"{n:032x}", emotes=emotes, id=alice_id(n),
                         room=room, ts=1764590000000 + n, channel=channel, text=text)  # fmt: skip
 
 
@@ -109,15 +113,13 @@ def test_lines_of_a_user_share_one_set_in_every_channel():
     assert TagSet.objects.count() == 1
     assert TagSet.objects.get().channel_id is None  # it holds nothing of a channel
     assert TagSet.objects.get().tags["room-id"] is None
-    row = Message.objects.filter(twitch_id__endswith="000000000003")
+    row = Message.objects.filter(twitch_id=alice_id(3))
     row = row.values("tags", "client_nonce").get()
     assert row["tags"] == {}  # all that line 3 keeps of its own: its nonce, as 16 bytes
     assert bytes(row["client_nonce"]) == (3).to_bytes(16, "big")
     served = stored_raw_lines()
-    assert parsed(served["5f1c1c3e-0000-4000-8000-000000000003"]) == parsed(alice(3))
-    assert parsed(served["5f1c1c3e-0000-4000-8000-000000000010"]) == parsed(
-        alice(10, "xqc", "71092938")
-    )
+    assert parsed(served[alice_id(3)]) == parsed(alice(3))
+    assert parsed(served[alice_id(10)]) == parsed(alice(10, "xqc", "71092938"))
     xqc = Message.objects.with_related().get(channel__name="xqc")
     assert xqc.all_tags["room-id"] == "71092938"
 
@@ -148,13 +150,11 @@ def test_a_room_id_other_than_the_channels_stays_on_its_line():
     store_batch([to_record(parse_line(alice(1)), RECEIVED)])
     store_batch([to_record(parse_line(alice(2, room="99999999")), RECEIVED)])
     assert Channel.objects.get().twitch_id == "22484632"  # the first room-id is kept
-    odd = Message.objects.get(twitch_id__endswith="000000000002")
+    odd = Message.objects.get(twitch_id=alice_id(2))
     assert odd.tags["room-id"] == "99999999"
     assert "room-id" not in odd.tag_set.tags
     served = stored_raw_lines()
-    assert parsed(served["5f1c1c3e-0000-4000-8000-000000000002"]) == parsed(
-        alice(2, room="99999999")
-    )
+    assert parsed(served[alice_id(2)]) == parsed(alice(2, room="99999999"))
 
 
 @pytest.mark.django_db
