@@ -287,6 +287,7 @@ class Message(models.Model):
     class Meta:
         indexes = [
             # /channels/<name> and the channel filter: newest first within a channel.
+            # (On SQLite the index is on channel_id alone, rowid = id: migration 0021.)
             models.Index(fields=["channel", "-id"], name="message_channel_idx"),
             # /users/<name>: a user's messages newest first. channel_id rides
             # along so the channel filter (profile, /messages?user=&channel=) is

@@ -444,7 +444,7 @@ def test_api_streams_a_month_and_answers_small_requests_fast(tmp_path, perf_repo
             streams[(fmt, period)] = result
             print(f"{fmt} {period}: {result}", file=sys.stderr)
 
-    test_pages._archive()
+    test_pages._archive(test_pages.DB, test_pages.MESSAGES, test_pages.USERS)
     urls, notes = latency_urls(test_pages.DB, random.Random(5))
     from tests.browser import support
 

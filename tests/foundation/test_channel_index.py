@@ -1,0 +1,66 @@
+"""The channel index (migration 0021): on SQLite it is on channel_id alone,
+since every SQLite index ends with the rowid (the message id), and a channel's
+newest-first page still walks it without sorting; PostgreSQL keeps
+(channel_id, id DESC)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+
+from messages_app.models import Channel, Message
+from tests.conftest import chat
+from tests.foundation.test_tag_sets import migrate
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+def index_columns() -> list[str]:
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM pragma_index_info('message_channel_idx')")
+        else:
+            cursor.execute(
+                """SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                   WHERE c.relname = 'message_channel_idx'
+                   ORDER BY array_position(i.indkey::int2[], a.attnum)"""
+            )
+        return [name for (name,) in cursor.fetchall()]
+
+
+def test_a_channels_page_walks_the_channel_index_newest_first_without_a_sort(store):
+    store(*[chat("forsen" if n % 3 else "xqc", text=f"line {n}", sent_at=T0 + timedelta(seconds=n))
+            for n in range(60)])  # fmt: skip
+    forsen = Channel.objects.get(name="forsen")
+    newest = Message.objects.filter(channel=forsen).order_by("-id")
+    cursor = newest[10].id
+    page = newest.filter(id__lt=cursor)[:20]
+    plan = page.explain()
+    if connection.vendor == "sqlite":
+        assert "INDEX message_channel_idx (channel_id=? AND rowid<?)" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+    else:  # the month's partition's copy of the index
+        assert "_channel_id_id_idx" in plan and "Sort" not in plan, plan
+    expected = [m.id for m in Message.objects.all() if m.channel_id == forsen.pk and m.id < cursor]
+    assert [m.id for m in page] == sorted(expected, reverse=True)[:20]
+    if connection.vendor == "sqlite":
+        assert index_columns() == ["channel_id"]
+    else:
+        assert index_columns() == ["channel_id", "id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0021_goes_back_to_the_index_with_the_id():
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's index does not change")
+    try:
+        migrate("0020_twitch_ids_as_bytes")
+        assert index_columns() == ["channel_id", "id"]
+    finally:
+        migrate()
+    assert index_columns() == ["channel_id"]
