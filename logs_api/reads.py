@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 import orjson
 from django.db import connection
-from django.db.models import Max, Min
+from django.db.models import F, Max, Min
 from django.db.models.fields.json import KeyTextTransform
 
 from logs_api.periods import Period, days_of, month
@@ -65,9 +65,18 @@ class Scope:
     search: str | None = None
 
     def queryset(self):
-        qs = Message.objects.filter(channel_id=self.channel.pk)
-        if self.user is not None:
-            qs = qs.filter(user_id=self.user.pk)
+        if self.user is None:
+            qs = Message.objects.filter(channel_id=self.channel.pk)
+        elif connection.vendor == "sqlite":
+            # A user in a channel: SQLite (no statistics) would walk the
+            # channel's index and read every row of it for the user's few; the
+            # user's index holds the channel, so the channel is compared as an
+            # expression no index offers ("channel_id + 0"). 100 ms -> < 1 ms
+            # for a quiet user on 1M lines.
+            qs = Message.objects.filter(user_id=self.user.pk)
+            qs = qs.alias(in_channel=F("channel_id") + 0).filter(in_channel=self.channel.pk)
+        else:
+            qs = Message.objects.filter(channel_id=self.channel.pk, user_id=self.user.pk)
         if self.search:
             qs = qs.filter(text__icontains=self.search)
         return qs

@@ -64,3 +64,43 @@ def test_migration_0021_goes_back_to_the_index_with_the_id():
     finally:
         migrate()
     assert index_columns() == ["channel_id"]
+
+
+def test_a_users_lines_in_a_channel_are_read_by_the_users_index(store):
+    """The logs API's user scope: a quiet user's lines are found in their own
+    index, not by reading the channel's (logs_api/reads.Scope)."""
+    from logs_api.reads import FIELDS, Scope
+    from messages_app.models import ChatUser
+
+    store(*[chat("forsen", "chatty" if n % 10 else "quiet", sent_at=T0 + timedelta(seconds=n))
+            for n in range(50)], chat("xqc", "quiet", sent_at=T0))  # fmt: skip
+    scope = Scope(Channel.objects.get(name="forsen"), ChatUser.objects.get(username="quiet"))
+    lines = scope.queryset().filter(id__gte=1).order_by("id").values_list(*FIELDS)
+    plan = lines.explain()
+    if connection.vendor == "sqlite":
+        assert "message_user_idx (user_id=? AND id>?)" in plan, plan
+    assert [row[2] for row in lines] == ["hello"] * 5  # the 5 in forsen, not the one in xqc
+    assert {m.channel.name for m in scope.queryset()} == {"forsen"}
+
+
+@pytest.mark.parametrize("by", ["channel", "user"])
+def test_the_moderation_lists_read_their_partial_indexes(store, by):
+    """A channel's or a user's timeouts and bans (pages.timeouts_and_bans) come
+    from the partial index of moderation rows, not from every line: SQLite
+    breaks a tie between indexes for the one made last, so migration 0021 makes
+    the partial ones again after the channel index."""
+    from messages_app import pages
+    from messages_app.models import ChatUser, Kind
+
+    store(chat("forsen", "troll", sent_at=T0),
+          chat("forsen", "troll", "", kind=Kind.CLEARCHAT, sent_at=T0 + timedelta(seconds=1),
+               tags={"target-user-id": "5", "ban-duration": "60"}))  # fmt: skip
+    scope = {"channel": Channel.objects.get()} if by == "channel" else {}
+    if by == "user":
+        scope["user"] = ChatUser.objects.get(username="troll")
+    qs = Message.objects.filter(pages.MODERATION_ROWS).filter(kind=Kind.CLEARCHAT)
+    qs = qs.for_channel(scope["channel"]) if by == "channel" else qs.for_user(scope["user"])
+    plan = pages.row_fields(qs).order_by("-id")[:20].explain()
+    if connection.vendor == "sqlite":
+        assert f"message_mod_{by}_idx" in plan, plan
+    assert [m.kind for m in pages.timeouts_and_bans(**scope)] == [Kind.CLEARCHAT]
