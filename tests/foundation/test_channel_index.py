@@ -104,3 +104,18 @@ def test_the_moderation_lists_read_their_partial_indexes(store, by):
     if connection.vendor == "sqlite":
         assert f"message_mod_{by}_idx" in plan, plan
     assert [m.kind for m in pages.timeouts_and_bans(**scope)] == [Kind.CLEARCHAT]
+
+
+def test_a_users_page_in_one_channel_reads_the_users_index(store):
+    """The profile with a channel filter (and /messages?user=&channel=): the
+    user's index, which holds the channel, not every line of the channel."""
+    from messages_app.models import ChatUser
+
+    store(*[chat("forsen", "chatty" if n % 10 else "quiet", sent_at=T0 + timedelta(seconds=n))
+            for n in range(50)])  # fmt: skip
+    quiet = ChatUser.objects.get(username="quiet")
+    page = Message.objects.for_channel(Channel.objects.get()).for_user(quiet).order_by("-id")
+    plan = page[:51].explain()
+    if connection.vendor == "sqlite":
+        assert "message_user_idx" in plan, plan
+    assert len(page[:51]) == 5
