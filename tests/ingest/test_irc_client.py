@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from messages_app.ingest.irc import DRAIN_MAX_S, TAKE_MAX_S
 from messages_app.ingest.simulator import privmsg
 from messages_app.models import Channel, ChatUser, Message
 from tests.factories import ChannelFactory
@@ -198,11 +199,13 @@ def test_it_stores_what_it_read_when_the_server_ignores_the_drain_ping(caplog):
         server.wait_for_login()
         ChannelFactory(name="forsen")
         lines = [
-            privmsg("forsen", f"v{n % 9}", f"line {n}", twitch_id=f"d{n}") for n in range(3000)
+            privmsg("forsen", f"v{n % 9}", f"line {n}", twitch_id=f"d{n}") for n in range(2000)
         ]
         server.send_nowait(*lines)
         wait_until(lambda: Message.objects.count() > 100, "storing under way")
-        stats = runner.stop()
+        # The server sends on while the reader waits for batches of 5 to be
+        # stored (15 s and more on a loaded PostgreSQL): give it the drain's own bound.
+        stats = runner.stop(timeout=DRAIN_MAX_S + TAKE_MAX_S + 15)
     finally:
         server.close()
     assert "no answer to the drain PING" in caplog.text
