@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import BooleanField
@@ -20,6 +21,7 @@ from django.db.models.expressions import RawSQL
 from messages_app.models import MessageQuerySet
 
 FTS_TABLE = "messages_app_message_fts"
+MESSAGE_TABLE = "messages_app_message"
 MAX_QUERY_LENGTH = 200
 MAX_TERMS = 16
 TERM_RE = re.compile(r'(-?)"([^"]*)"|(\S+)')
@@ -173,7 +175,7 @@ def newest_matches(
             return found
     found: list = []
     chunk, walked = max(FIRST_CHUNK, limit * 2), 0
-    if expected_share is not None and limit / max(expected_share, 1e-9) > WALK_BUDGET:
+    if _too_narrow(expected_share, limit) and not scope_rows:
         walked = WALK_BUDGET  # too narrow to walk: plan it at once
     order = "DESC" if newest_first else "ASC"
     table = messages.model._meta.db_table
@@ -204,6 +206,15 @@ def newest_matches(
             found += page
             if len(ids) < chunk:
                 break  # no more matches in range
+            if walked == 0 and scope_rows and len(found) < limit:
+                costs = _Costs.of(query, ids, low if not newest_first else high)
+                if costs.scope_walk_is_cheaper(scope_rows):
+                    bound = (low, ids[-1]) if newest_first else (ids[-1], high)
+                    return found + _scope_walk(
+                        messages, expression, limit - len(found), *bound, newest_first, costs
+                    )
+                if _too_narrow(expected_share, limit):
+                    walked = WALK_BUDGET
             if newest_first:
                 high = ids[-1]
             else:
@@ -214,6 +225,124 @@ def newest_matches(
             wanted = int((limit - len(found)) / rate * 1.25) + FIRST_CHUNK
             chunk = max(1, min(wanted, WALK_BUDGET - walked))
     return found[:limit]
+
+
+def _too_narrow(expected_share: float | None, limit: int) -> bool:
+    return expected_share is not None and limit / max(expected_share, 1e-9) > WALK_BUDGET
+
+
+# What reading matches costs on SQLite, in microseconds (measured on the 10M
+# archive, docs/perf.md): an FTS query's set-up, testing one id against MATCH
+# (`rowid IN (...)`), reading one match in rowid order, testing one match
+# against the other filters by primary key, reading one id from a scope's index.
+QUERY_US, PROBE_US, SCAN_US, PK_US, INDEX_US = 40.0, 25.0, 0.2, 1.5, 0.1
+PREFIX_QUERY_US = 3_000.0  # FTS5 expands a prefix anew for every query and every probe
+
+
+@dataclass
+class _Costs:
+    """The cost figures of one query, and how dense its matches are."""
+
+    density: float  # matches per unit of id (a microsecond: ids are times)
+    archive_span: int  # newest id - oldest id
+    query_us: float
+    probe_us: float
+
+    @classmethod
+    def of(cls, query: str, ids: list[int], bound: int | None) -> _Costs:
+        """From the first chunk of matches the walk read (`bound`: where it began)."""
+        edge = ids[0] if bound is None else bound
+        density = len(ids) / max(abs(edge - ids[-1]), 1)
+        with connection.cursor() as cursor:
+            table = MESSAGE_TABLE
+            cursor.execute(f"SELECT (SELECT min(id) FROM {table}), (SELECT max(id) FROM {table})")
+            oldest, newest = cursor.fetchone()
+        terms = parse_terms(query)
+        if any(prefix for _text, _negated, prefix in terms):
+            return cls(density, newest - oldest, PREFIX_QUERY_US, PREFIX_QUERY_US)
+        complex_query = len(terms) > 1 or any(" " in text for text, _n, _p in terms)
+        return cls(density, newest - oldest, QUERY_US, PROBE_US * (2 if complex_query else 1))
+
+    def scope_walk_is_cheaper(self, scope_rows: int) -> bool:
+        """Per microsecond of history walked, both ways find the same rows: the
+        matches walk reads every match and tests it by primary key; the scope
+        walk reads the scope's ids and tests them against the matches."""
+        scope_density = scope_rows / max(self.archive_span, 1)
+        matches_walk = self.density * (SCAN_US + PK_US)
+        scope_walk = scope_density * INDEX_US + min(
+            self.density * SCAN_US, scope_density * self.probe_us
+        )
+        return scope_walk < matches_walk
+
+    def probe_is_cheaper(self, ids: int, span: int) -> bool:
+        return ids * self.probe_us < self.query_us + self.density * span * SCAN_US
+
+
+def _scope_walk(messages, expression, limit, low, high, newest_first, costs: _Costs) -> list:
+    """The matches among the scope's rows, read from the scope's own index (a
+    user's or a channel's) in id order, a chunk at a time: each chunk of ids is
+    tested against the full-text index either id by id or by reading the
+    matches in the chunk's id range, whichever costs less (_Costs)."""
+    found: list = []
+    chunk, read = max(FIRST_CHUNK, limit * 4), 0
+    while len(found) < limit:
+        ids = _scope_ids(messages, low, high, newest_first, chunk)
+        if not ids:
+            break
+        start = (high if newest_first else low) or ids[0]
+        if costs.probe_is_cheaper(len(ids), abs(start - ids[-1])):
+            hits = _probe(expression, ids)
+        else:
+            hits = _scan(expression, ids)
+        found += _rows(messages, sorted(hits, reverse=newest_first)[: limit - len(found)])
+        if len(ids) < chunk:
+            break
+        if newest_first:
+            high = ids[-1]
+        else:
+            low = ids[-1]
+        read += len(ids)
+        rate = max(len(found), 1) / read
+        chunk = max(FIRST_CHUNK, min(int((limit - len(found)) / rate * 1.25), 20_000))
+    return found[:limit]
+
+
+def _scope_ids(messages, low, high, newest_first, limit) -> list[int]:
+    scope = messages
+    if low is not None:
+        scope = scope.filter(id__gt=low)
+    if high is not None:
+        scope = scope.filter(id__lt=high)
+    return list(
+        scope.order_by("-id" if newest_first else "id").values_list("id", flat=True)[:limit]
+    )
+
+
+def _probe(expression: str, ids: list[int]) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
+            " AND rowid IN (SELECT value FROM json_each(%s))",
+            [expression, json.dumps(ids)],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _scan(expression: str, ids: list[int]) -> list[int]:
+    """The ids that match, by reading the matches in their id range once."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT value FROM json_each(%s) WHERE value IN (SELECT rowid FROM {FTS_TABLE}"
+            f" WHERE {FTS_TABLE} MATCH %s AND rowid >= %s AND rowid <= %s)",
+            [json.dumps(ids), expression, min(ids), max(ids)],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _rows(messages, ids: list[int]) -> list:
+    """The messages with these ids that the queryset keeps, in the order given."""
+    rows = {m.id: m for m in messages.filter(id__in=ids)}
+    return [rows[i] for i in ids if i in rows]
 
 
 def _has_prefix(query: str) -> bool:

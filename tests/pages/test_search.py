@@ -190,3 +190,42 @@ def test_a_small_scope_is_tested_row_by_row_and_agrees_with_the_planner(corpus, 
     found = search.newest_matches(qs, "boss", 20, scope_rows=10)
     assert [m.id for m in found] == matching_ids("boss", user__username="bob")[:20]
     assert len(walked) > 3 or not sqlite
+
+
+@pytest.mark.parametrize("way", ["probe", "scan"])
+def test_the_scope_walk_agrees_with_the_planner(corpus, monkeypatch, way):
+    """With a user's or channel's count, the walk may read the scope's own index
+    and test its ids against the full-text index, id by id or by reading the
+    matches of their range; both give the planner's answer, in both directions."""
+    calls = []
+    for name in ("_probe", "_scan"):
+        real = getattr(search, name)
+        monkeypatch.setattr(search, name, lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
+    monkeypatch.setattr(search, "FIRST_CHUNK", 8)
+    monkeypatch.setattr(search._Costs, "scope_walk_is_cheaper", lambda self, rows: True)
+    monkeypatch.setattr(search._Costs, "probe_is_cheaper", lambda self, ids, span: way == "probe")
+    for filters in ({"user__username": "bob"}, {"channel__name": "xqc"}):
+        qs = Message.objects.filter(**filters)
+        for query in ("boss", "lol -gg", '"world record"'):
+            expected = matching_ids(query, **filters)
+            found = search.newest_matches(qs, query, 20, scope_rows=1_000, expected_share=0.3)
+            assert [m.id for m in found] == expected[:20]
+            older = search.newest_matches(qs, query, 20, before=found[-1].id, scope_rows=1_000)
+            assert [m.id for m in older] == expected[20:40]
+            newer = search.newest_matches(
+                qs, query, 25, after=min(expected), newest_first=False, scope_rows=1_000
+            )
+            assert [m.id for m in newer] == sorted(expected)[1:26]
+    if connection.vendor == "sqlite":
+        assert set(calls) == {f"_{way}"}
+
+
+def test_the_cost_figures_pick_the_cheaper_way(monkeypatch):
+    """Matches as dense as the scope's rows: the scope walk; a rare word in a busy
+    channel: the matches walk. Few scope ids over a long range: probe them."""
+    costs = search._Costs(density=0.1, archive_span=1_000_000, query_us=40, probe_us=25)
+    assert costs.scope_walk_is_cheaper(scope_rows=1_000)  # a quiet user, a common word
+    rare = search._Costs(density=0.0001, archive_span=1_000_000, query_us=40, probe_us=25)
+    assert not rare.scope_walk_is_cheaper(scope_rows=300_000)  # a busy channel, a rare word
+    assert costs.probe_is_cheaper(ids=10, span=100_000)
+    assert not costs.probe_is_cheaper(ids=1_000, span=1_000)
