@@ -53,6 +53,14 @@ def slot(moment: datetime) -> int:
     return max(1, (moment - EPOCH) // MICROSECOND)
 
 
+def lag(id_: int, moment: datetime) -> int:
+    """How far an id is from the microsecond `moment` names (SQLite stores
+    this, not the time: models.SentAtField); 0 unless it was nudged."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return id_ - (moment - EPOCH) // MICROSECOND
+
+
 def newest_id(cursor) -> int:
     cursor.execute("SELECT MAX(id) FROM messages_app_message")
     return cursor.fetchone()[0] or 0

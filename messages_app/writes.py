@@ -364,7 +364,8 @@ def _insert_messages(
     inserts would write one index segment per message (docs/perf.md).
     """
     to_json = sql.json_adapter()
-    pack = packed_ids.pack if sql.vendor() == "sqlite" else _same
+    sqlite = sql.vendor() == "sqlite"
+    pack = packed_ids.pack if sqlite else _same
     ids = message_ids.assign(cursor, [r.sent_at for r, _at in stamped])
     partitions.ensure(cursor, ids)  # PostgreSQL: the months' partitions
     split = _split_tags(cursor, stamped, user_ids, rooms)
@@ -374,7 +375,7 @@ def _insert_messages(
             channel_ids[r.channel],
             user_ids.get(r.username),  # None: a clear of the whole chat
             r.text,
-            at,
+            message_ids.lag(id_, r.sent_at) if sqlite else at,  # models.SentAtField
             pack(r.twitch_id or None),
             to_json(own),
             set_id,
@@ -386,7 +387,8 @@ def _insert_messages(
         for (r, at), id_, (set_id, own, nonce) in zip(stamped, ids, split, strict=True)
     ]
     statement = f"""
-        INSERT INTO {sql.table(Message)} (id, channel_id, user_id, text, sent_at, twitch_id,
+        INSERT INTO {sql.table(Message)} (id, channel_id, user_id, text,
+                                       {"sent_lag" if sqlite else "sent_at"}, twitch_id,
                                        tags, tag_set_id, client_nonce, is_action, kind,
                                        system_text)
         {{rows}}
