@@ -119,11 +119,9 @@ def highlight_terms(query: str) -> list[str]:
 # planned query; FTS5 yields about a million matches a second in rowid order.
 WALK_BUDGET = 4_200
 FIRST_CHUNK = 200
-# A scope of at most this many rows (a quiet user) is tested row by row: FTS5
-# answers `rowid = ?` with MATCH in 50-200 us (a phrase costs most), where the
-# planned query lists every match of the term (45-200 ms on 10 million
-# messages, docs/perf.md). Not for prefix terms: FTS5 expands a prefix anew for
-# every rowid tested (16 s for 400 rows of the 10M archive).
+# A scope of at most this many rows (a quiet user) is tested at once, in a
+# small index of its own rows (_matches_among: 1-2 ms), where the planned query
+# lists every match of the term (45-200 ms on 10 million messages, docs/perf.md).
 FEW_ROWS = 250
 
 
@@ -169,10 +167,15 @@ def newest_matches(
     if id_range is not None:
         low = id_range[0] - 1 if low is None else max(low, id_range[0] - 1)
         high = id_range[1] + 1 if high is None else min(high, id_range[1] + 1)
-    if scope_rows is not None and scope_rows <= FEW_ROWS and not _has_prefix(query):
+    if scope_rows is not None and scope_rows <= FEW_ROWS:
         found = _few_rows_matches(messages, expression, limit, low, high, newest_first)
         if found is not None:
             return found
+    if scope_rows and _has_prefix(query):
+        # Every query of a prefix term expands it anew (30 ms on 10M messages):
+        # the scope's ids are tested in their own small index, not in the big one.
+        costs = _Costs(0.0, 1, PREFIX_QUERY_US)
+        return _scope_walk(messages, expression, limit, low, high, newest_first, costs)
     found: list = []
     chunk, walked = max(FIRST_CHUNK, limit * 2), 0
     if _too_narrow(expected_share, limit) and not scope_rows:
@@ -232,11 +235,17 @@ def _too_narrow(expected_share: float | None, limit: int) -> bool:
 
 
 # What reading matches costs on SQLite, in microseconds (measured on the 10M
-# archive, docs/perf.md): an FTS query's set-up, testing one id against MATCH
-# (`rowid IN (...)`), reading one match in rowid order, testing one match
-# against the other filters by primary key, reading one id from a scope's index.
-QUERY_US, PROBE_US, SCAN_US, PK_US, INDEX_US = 40.0, 25.0, 0.2, 1.5, 0.1
-PREFIX_QUERY_US = 3_000.0  # FTS5 expands a prefix anew for every query and every probe
+# archive, docs/perf.md): an FTS query's set-up, testing one id in the scope's
+# own small index (_matches_among; against the big one, `rowid IN (...)`
+# costs 28 us for a word, 60 for a phrase), reading one match in rowid order,
+# testing one match against the other filters by primary key, reading one id
+# from a scope's index.
+QUERY_US, OWN_INDEX_US, SCAN_US, PK_US, INDEX_US = 60.0, 6.0, 0.2, 1.5, 0.1
+# FTS5 expands a prefix term anew for every query: it merges the doclists of
+# every word with that prefix (30 ms for `speed*` on 10M messages).
+PREFIX_QUERY_US = 30_000.0
+SCOPE_FTS = "goknut_scope_fts"  # a temporary table, one per database connection
+SCOPE_FTS_TOKENIZER = "unicode61 remove_diacritics 2"  # the search index's (migration 0016)
 
 
 @dataclass
@@ -246,7 +255,6 @@ class _Costs:
     density: float  # matches per unit of id (a microsecond: ids are times)
     archive_span: int  # newest id - oldest id
     query_us: float
-    probe_us: float
 
     @classmethod
     def of(cls, query: str, ids: list[int], bound: int | None) -> _Costs:
@@ -257,11 +265,8 @@ class _Costs:
             table = MESSAGE_TABLE
             cursor.execute(f"SELECT (SELECT min(id) FROM {table}), (SELECT max(id) FROM {table})")
             oldest, newest = cursor.fetchone()
-        terms = parse_terms(query)
-        if any(prefix for _text, _negated, prefix in terms):
-            return cls(density, newest - oldest, PREFIX_QUERY_US, PREFIX_QUERY_US)
-        complex_query = len(terms) > 1 or any(" " in text for text, _n, _p in terms)
-        return cls(density, newest - oldest, QUERY_US, PROBE_US * (2 if complex_query else 1))
+        setup = PREFIX_QUERY_US if _has_prefix(query) else QUERY_US
+        return cls(density, newest - oldest, setup)
 
     def scope_walk_is_cheaper(self, scope_rows: int) -> bool:
         """Per microsecond of history walked, both ways find the same rows: the
@@ -270,19 +275,21 @@ class _Costs:
         scope_density = scope_rows / max(self.archive_span, 1)
         matches_walk = self.density * (SCAN_US + PK_US)
         scope_walk = scope_density * INDEX_US + min(
-            self.density * SCAN_US, scope_density * self.probe_us
+            self.density * SCAN_US, scope_density * OWN_INDEX_US
         )
         return scope_walk < matches_walk
 
-    def probe_is_cheaper(self, ids: int, span: int) -> bool:
-        return ids * self.probe_us < self.query_us + self.density * span * SCAN_US
+    def own_index_is_cheaper(self, ids: int, span: int) -> bool:
+        """For `ids` of the scope over `span`: testing them in their own index,
+        rather than reading the matches of that range from the big one."""
+        return ids * OWN_INDEX_US < self.query_us + self.density * span * SCAN_US
 
 
 def _scope_walk(messages, expression, limit, low, high, newest_first, costs: _Costs) -> list:
     """The matches among the scope's rows, read from the scope's own index (a
     user's or a channel's) in id order, a chunk at a time: each chunk of ids is
-    tested against the full-text index either id by id or by reading the
-    matches in the chunk's id range, whichever costs less (_Costs)."""
+    tested in a small index of its own rows or by reading the matches of the
+    chunk's id range from the search index, whichever costs less (_Costs)."""
     found: list = []
     chunk, read = max(FIRST_CHUNK, limit * 4), 0
     while len(found) < limit:
@@ -290,8 +297,8 @@ def _scope_walk(messages, expression, limit, low, high, newest_first, costs: _Co
         if not ids:
             break
         start = (high if newest_first else low) or ids[0]
-        if costs.probe_is_cheaper(len(ids), abs(start - ids[-1])):
-            hits = _probe(expression, ids)
+        if costs.own_index_is_cheaper(len(ids), abs(start - ids[-1])):
+            hits = _matches_among(expression, ids)
         else:
             hits = _scan(expression, ids)
         found += _rows(messages, sorted(hits, reverse=newest_first)[: limit - len(found)])
@@ -318,12 +325,26 @@ def _scope_ids(messages, low, high, newest_first, limit) -> list[int]:
     )
 
 
-def _probe(expression: str, ids: list[int]) -> list[int]:
+def _matches_among(expression: str, ids: list[int]) -> list[int]:
+    """The ids whose text matches, found by copying their rows into a small
+    temporary FTS5 table with the search index's tokenizer and matching there:
+    the same answer as the search index gives (the same tokens), for 5 us an id
+    on the 10M archive, where testing each id in the search index costs 28-60
+    us, and 30 ms with a prefix term (FTS5 expands it for every test)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
-            " AND rowid IN (SELECT value FROM json_each(%s))",
-            [expression, json.dumps(ids)],
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{SCOPE_FTS} USING fts5(text,"
+            f" system_text, tokenize='{SCOPE_FTS_TOKENIZER}', columnsize=0)"
+        )
+        cursor.execute(f"DELETE FROM temp.{SCOPE_FTS}")
+        cursor.execute(
+            f"INSERT INTO temp.{SCOPE_FTS} (rowid, text, system_text)"
+            f" SELECT id, text, system_text FROM {MESSAGE_TABLE}"
+            " WHERE id IN (SELECT value FROM json_each(%s))",
+            [json.dumps(ids)],
+        )
+        cursor.execute(
+            f"SELECT rowid FROM temp.{SCOPE_FTS} WHERE {SCOPE_FTS} MATCH %s", [expression]
         )
         return [row[0] for row in cursor.fetchall()]
 
@@ -362,15 +383,8 @@ def _few_rows_matches(messages, expression, limit, low, high, newest_first) -> l
         return None
     if not ids:
         return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
-            " AND rowid IN (SELECT value FROM json_each(%s))",
-            [expression, json.dumps(ids)],
-        )
-        hits = sorted((row[0] for row in cursor.fetchall()), reverse=newest_first)[:limit]
-    rows = {m.id: m for m in messages.filter(id__in=hits)}
-    return [rows[i] for i in hits if i in rows]
+    hits = sorted(_matches_among(expression, ids), reverse=newest_first)[:limit]
+    return _rows(messages, hits)
 
 
 def _fts_rowids(expression: str, low: int | None, high: int | None) -> tuple[str, list]:

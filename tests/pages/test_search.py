@@ -170,12 +170,15 @@ def test_it_rejects_bad_filters(client, corpus):
 def test_a_small_scope_is_tested_row_by_row_and_agrees_with_the_planner(corpus, monkeypatch):
     """A scope the counters call small (a quiet user) is read by its index and its
     rows tested against the full-text index; a bigger one than they said falls
-    back to the walk."""
+    back to the walk. A prefix query too (FTS5 would expand the prefix anew for
+    each row tested in the search index; the scope's own small index does not)."""
     qs = Message.objects.filter(user__username="bob")  # 100 rows
-    walked = []
-    real_walk = search._fts_rowids
-    monkeypatch.setattr(search, "_fts_rowids", lambda *a: walked.append(a) or real_walk(*a))
+    calls = []
+    for name in ("_fts_rowids", "_scan", "_matches_among", "_few_rows_matches"):
+        real = getattr(search, name)
+        monkeypatch.setattr(search, name, lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
     for query in ("boss", "speed*", "lol -gg", '"world record"'):
+        calls.clear()
         expected = matching_ids(query, user__username="bob")
         found = search.newest_matches(qs, query, 20, scope_rows=100)
         assert [m.id for m in found] == expected[:20]
@@ -184,26 +187,30 @@ def test_a_small_scope_is_tested_row_by_row_and_agrees_with_the_planner(corpus, 
         newer = search.newest_matches(qs, query, 5, after=min(expected), newest_first=False,
                                       scope_rows=100)  # fmt: skip
         assert [m.id for m in newer] == sorted(expected)[1:6]
-    sqlite = connection.vendor == "sqlite"  # PostgreSQL: the planner answers every query
-    assert len(walked) == (3 if sqlite else 0)  # the prefix query walks: never row by row
+        if connection.vendor == "sqlite":  # PostgreSQL: the planner answers every query
+            assert sorted(set(calls)) == ["_few_rows_matches", "_matches_among"]
+            assert len(calls) == 6  # one each, no walk
     monkeypatch.setattr(search, "FEW_ROWS", 30)  # the counters were behind: bob has more
+    calls.clear()
     found = search.newest_matches(qs, "boss", 20, scope_rows=10)
     assert [m.id for m in found] == matching_ids("boss", user__username="bob")[:20]
-    assert len(walked) > 3 or not sqlite
+    assert "_fts_rowids" in calls or connection.vendor != "sqlite"
 
 
-@pytest.mark.parametrize("way", ["probe", "scan"])
+@pytest.mark.parametrize("way", ["own index", "scan"])
 def test_the_scope_walk_agrees_with_the_planner(corpus, monkeypatch, way):
     """With a user's or channel's count, the walk may read the scope's own index
-    and test its ids against the full-text index, id by id or by reading the
+    and test its ids in a small index of their own rows or by reading the
     matches of their range; both give the planner's answer, in both directions."""
     calls = []
-    for name in ("_probe", "_scan"):
+    for name in ("_matches_among", "_scan"):
         real = getattr(search, name)
         monkeypatch.setattr(search, name, lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
     monkeypatch.setattr(search, "FIRST_CHUNK", 8)
     monkeypatch.setattr(search._Costs, "scope_walk_is_cheaper", lambda self, rows: True)
-    monkeypatch.setattr(search._Costs, "probe_is_cheaper", lambda self, ids, span: way == "probe")
+    monkeypatch.setattr(
+        search._Costs, "own_index_is_cheaper", lambda self, ids, span: way == "own index"
+    )
     for filters in ({"user__username": "bob"}, {"channel__name": "xqc"}):
         qs = Message.objects.filter(**filters)
         for query in ("boss", "lol -gg", '"world record"'):
@@ -217,15 +224,37 @@ def test_the_scope_walk_agrees_with_the_planner(corpus, monkeypatch, way):
             )
             assert [m.id for m in newer] == sorted(expected)[1:26]
     if connection.vendor == "sqlite":
-        assert set(calls) == {f"_{way}"}
+        assert set(calls) == {"_matches_among" if way == "own index" else "_scan"}
 
 
 def test_the_cost_figures_pick_the_cheaper_way(monkeypatch):
     """Matches as dense as the scope's rows: the scope walk; a rare word in a busy
-    channel: the matches walk. Few scope ids over a long range: probe them."""
-    costs = search._Costs(density=0.1, archive_span=1_000_000, query_us=40, probe_us=25)
+    channel: the matches walk. Few scope ids over a long range: their own index;
+    a rare word over a short one: read its matches there."""
+    costs = search._Costs(density=0.1, archive_span=1_000_000, query_us=40)
     assert costs.scope_walk_is_cheaper(scope_rows=1_000)  # a quiet user, a common word
-    rare = search._Costs(density=0.0001, archive_span=1_000_000, query_us=40, probe_us=25)
+    rare = search._Costs(density=0.0001, archive_span=1_000_000, query_us=40)
     assert not rare.scope_walk_is_cheaper(scope_rows=300_000)  # a busy channel, a rare word
-    assert costs.probe_is_cheaper(ids=10, span=100_000)
-    assert not costs.probe_is_cheaper(ids=1_000, span=1_000)
+    assert costs.own_index_is_cheaper(ids=10, span=100_000)
+    assert not rare.own_index_is_cheaper(ids=1_000, span=1_000)
+
+
+def test_the_scope_index_matches_as_the_search_index_does(store):
+    """_matches_among copies rows into a small FTS5 table: with the search
+    index's tokenizer it finds exactly what the search index finds (case,
+    diacritics, prefixes, phrases, exclusions, a notice's system text)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("the FTS5 index is SQLite's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE name = %s", [search.FTS_TABLE])
+        assert f"tokenize='{search.SCOPE_FTS_TOKENIZER}'" in cursor.fetchone()[0]
+    texts = ["Straße SPEEDRUN", "strasse speed", "ñandú café", "nandu cafe", "world record pb",
+             "a world record", "Привет чат", "привет", "KEKW lol", "lolol"]  # fmt: skip
+    store(*[chat(text=t) for t in texts],
+          chat(text="", kind=4, system_text="alice subscribed for 12 months"))  # fmt: skip
+    ids = list(Message.objects.values_list("id", flat=True))
+    queries = ["straße", "speed*", "nandu", "café", '"world record" -pb', "привет", "LOL",
+               "lol*", "subscribed", "months -alice", "zzz"]  # fmt: skip
+    for query in queries:
+        expression = search.fts5_query(query)
+        assert sorted(search._matches_among(expression, ids)) == sorted(matching_ids(query)), query
