@@ -373,12 +373,7 @@ def _has_prefix(query: str) -> bool:
 def _few_rows_matches(messages, expression, limit, low, high, newest_first) -> list | None:
     """The matches among the scope's rows in (low, high), if it has at most
     FEW_ROWS there; None if it has more (the counters were behind)."""
-    scope = messages
-    if low is not None:
-        scope = scope.filter(id__gt=low)
-    if high is not None:
-        scope = scope.filter(id__lt=high)
-    ids = list(scope.order_by("-id").values_list("id", flat=True)[: FEW_ROWS + 1])
+    ids = _scope_ids(messages, low, high, True, FEW_ROWS + 1)
     if len(ids) > FEW_ROWS:
         return None
     if not ids:
