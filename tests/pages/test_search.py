@@ -258,3 +258,21 @@ def test_the_scope_index_matches_as_the_search_index_does(store):
     for query in queries:
         expression = search.fts5_query(query)
         assert sorted(search._matches_among(expression, ids)) == sorted(matching_ids(query)), query
+
+
+def test_the_postgresql_plan_walks_a_budget_then_asks_the_index(corpus, monkeypatch):
+    """PostgreSQL: the newest rows are tested up to a budget, then the text index
+    answers for the rest; pages agree with the planner's, in both directions,
+    with filters (SQLite answers these through the same function's plain query)."""
+    monkeypatch.setattr(search, "PG_WALK_ROWS", (4, 9))  # the corpus has 300 rows
+    for filters in ({}, {"user__username": "bob"}, {"channel__name": "xqc"}):
+        qs = Message.objects.filter(**filters)
+        for query in ("boss", "speed*", "lol -gg", '"world record"', "pineapple"):
+            expected = matching_ids(query, **filters)
+            found = search._planned_matches(qs, query, 20, None, None, True, None)
+            assert [m.id for m in found] == expected[:20], (query, filters)
+            if expected:
+                older = search._planned_matches(qs, query, 20, expected[0], None, True, None)
+                assert [m.id for m in older] == expected[1:21]
+                newer = search._planned_matches(qs, query, 7, None, min(expected), False, None)
+                assert [m.id for m in newer] == sorted(expected)[1:8]
