@@ -159,6 +159,8 @@ def newest_matches(
     million messages, ten times that on ten million. So a scope the counters
     say is small (`scope_rows`: a quiet user) is read first, by its index,
     and its rows tested against the index in one query (_few_rows_matches).
+    With a user or channel filter, the first chunk of matches also decides
+    whether to walk the scope's own index instead (_Costs, _scope_walk).
     """
     expression = fts5_query(query) if connection.vendor == "sqlite" else None
     if expression is None:
