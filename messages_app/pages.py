@@ -307,19 +307,32 @@ def home_metrics_values() -> dict:
 def users_page(cursor: tuple[int, int] | None, fragment: str) -> tuple[list[ChatUser], str | None]:
     """A page of users, most active first, keyset-paged by (total_messages, id);
     returns the users and the next page's cursor ("<total>-<id>") or None."""
-    qs = ChatUser.objects.by_activity()
-    if cursor:
-        total, id_ = cursor
-        qs = qs.filter(Q(total_messages__lt=total) | Q(total_messages=total, id__gt=id_))
-    if fragment:
-        users = most_active_matching(qs, fragment, USERS_PAGE_SIZE + 1)
-    else:
-        users = list(qs[: USERS_PAGE_SIZE + 1])
+    users: list[ChatUser] = []
+    for part in _after_cursor(ChatUser.objects.by_activity(), cursor):
+        wanted = USERS_PAGE_SIZE + 1 - len(users)
+        if fragment:
+            users += most_active_matching(part, fragment, wanted)
+        else:
+            users += list(part[:wanted])
+        if len(users) > USERS_PAGE_SIZE:
+            break
     next_cursor = None
     if len(users) > USERS_PAGE_SIZE:
         users = users[:USERS_PAGE_SIZE]
         next_cursor = f"{users[-1].total_messages}-{users[-1].id}"
     return users, next_cursor
+
+
+def _after_cursor(qs, cursor: tuple[int, int] | None) -> list:
+    """The users after `cursor` in activity order, as two querysets read in turn:
+    the rest of the cursor's total, then every lower total. One query with
+    `total < t OR (total = t AND id > i)` gives PostgreSQL no range of the
+    (total DESC, id) index to start from: it walks the index from the top and
+    filters (200 ms deep into 200,000 users); each part here is one index range."""
+    if not cursor:
+        return [qs]
+    total, id_ = cursor
+    return [qs.filter(total_messages=total, id__gt=id_), qs.filter(total_messages__lt=total)]
 
 
 def most_active_matching(qs, fragment: str, limit: int) -> list[ChatUser]:

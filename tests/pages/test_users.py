@@ -65,6 +65,23 @@ def test_name_search_falls_back_past_the_most_active_users(client, crowd, monkey
     assert user_keys(response) == expected_order(username__contains="viewer1")[:50]
 
 
+def test_name_search_pages_through_every_match_once(client, crowd, monkeypatch):
+    from messages_app import pages
+
+    monkeypatch.setattr(pages, "USERS_PAGE_SIZE", 4)  # 31 matches: eight pages, ties cut
+    seen: list[int] = []
+    url = "/users?q=viewer1"
+    for _ in range(20):
+        response = client.get(url)
+        text = html(response)
+        seen += user_keys(response)
+        next_link = re.search(r'href="(/users\?[^"]*cursor=[0-9-]+[^"]*)" rel="next"', text)
+        if next_link is None:
+            break
+        url = next_link.group(1).replace("&amp;", "&")
+    assert seen == expected_order(username__contains="viewer1")
+
+
 def test_it_says_when_no_name_matches(client, crowd):
     text = html(client.get("/users?q=<b>zzz</b>"))
     assert "No chat user has a name containing “&lt;b&gt;zzz&lt;/b&gt;”." in text
