@@ -113,7 +113,12 @@ def database_config(url: str) -> dict:
         config["ENGINE"] = "django_prometheus.db.backends.postgresql"
         # libpq waits forever for an unreachable host by default: a page or the
         # live relay would hang for the whole outage instead of answering 503.
-        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", 3)
+        # The planner's cost of a full-text search over a big archive passes
+        # jit_above_cost, and compiling the query then takes longer (50-200 ms)
+        # than running it: goknut's queries are short, JIT never pays for itself.
+        options.setdefault("options", "-c jit=off")
     else:
         raise ImproperlyConfigured(f"DATABASE_URL must be sqlite:// or postgres://, got {engine}")
     return config

@@ -10,10 +10,12 @@ never raises. So any query string gives results or an empty list.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import BooleanField, F
 from django.db.models.expressions import RawSQL
@@ -92,17 +94,10 @@ def matching(messages: MessageQuerySet, query: str) -> MessageQuerySet:
     """Narrow a message queryset to full-text matches of `query` (newest first is
     the caller's ordering: rank ordering over a common word costs seconds)."""
     if connection.vendor == "postgresql":
-        tsquery = postgres_tsquery(query)
-        if tsquery is None:
+        if postgres_tsquery(query) is None:
             return messages.none()
-        sql, params = tsquery
-        condition = RawSQL(
-            "to_tsvector('simple'::regconfig, messages_app_message.text || ' ' || "
-            f"messages_app_message.system_text) @@ ({sql})",
-            params,
-            output_field=BooleanField(),
-        )
-        return messages.filter(condition)
+        sql, params = _pg_condition(query, MESSAGE_TABLE)
+        return messages.filter(RawSQL(sql, params, output_field=BooleanField()))
     expression = fts5_query(query)
     if expression is None:
         return messages.none()
@@ -412,14 +407,16 @@ def _planned_matches(messages, query, limit, before, after, newest_first, id_ran
     """PostgreSQL (and queries without terms).
 
     Left to itself, PostgreSQL's planner walks the primary key newest first and
-    tests each row's text (`ORDER BY id DESC LIMIT n`, 3 us a row), because it
-    cannot tell a rare word from a common one: a word that is not among its
-    sampled lexemes gets the same small estimate. For a rare word that walk reads
-    the whole table (11 s for a word in no line of 4 million). So the walk gets a
-    budget, 10,000 rows of the filtered lines (30 ms; a page of a word in at
-    least 0.5 % of lines comes from it), and the rest comes from the GIN
-    index, ordered by `id + 0` so that the planner cannot choose the walk again:
-    that costs in proportion to the word's matches, not to the table."""
+    tests each row's text (`ORDER BY id DESC LIMIT n`), because it cannot tell a
+    rare word from a common one: a word that is not among its sampled lexemes
+    gets the same small estimate. For a rare word that walk reads the whole
+    table (11 s for a word in no line of 4 million). And the GIN index alone
+    is no better for a common one: it yields every match unordered, and a
+    phrase of two common words has every line holding both to recheck (a
+    second on 10 million lines). So the walk gets a budget (_pg_walk), and the
+    rest comes from the GIN index, ordered by `id + 0` so that the planner
+    cannot choose the walk again: that costs in proportion to the term's
+    matches, few once a budget of lines held less than a page of them."""
     qs = messages
     if before is not None:
         qs = qs.filter(id__lt=before)
@@ -430,18 +427,97 @@ def _planned_matches(messages, query, limit, before, after, newest_first, id_ran
     order = "-id" if newest_first else "id"
     if connection.vendor != "postgresql":
         return list(matching(qs, query).order_by(order)[:limit])
-    found: list = []
-    for rows in PG_WALK_ROWS:
-        walked = list(qs.order_by(order).values_list("id", flat=True)[:rows])
-        if not walked:
-            return found
-        among = RawSQL('"messages_app_message"."id" = ANY(%s)', [walked], BooleanField())
-        found += list(matching(qs.filter(among), query).order_by(order)[: limit - len(found)])
-        if len(found) == limit or len(walked) < rows:
-            return found
-        qs = qs.filter(id__lt=walked[-1]) if newest_first else qs.filter(id__gt=walked[-1])
+    found, edge = _pg_walk(qs, query, limit, newest_first)
+    if len(found) == limit or edge is None:
+        return found
+    qs = qs.filter(id__lt=edge) if newest_first else qs.filter(id__gt=edge)
     by_index = (F("id") + 0).desc() if newest_first else (F("id") + 0).asc()
     return found + list(matching(qs, query).order_by(by_index)[: limit - len(found)])
 
 
-PG_WALK_ROWS = (1_000, 9_000)  # the walk's budget, in two steps: most pages need the first
+# The walk's budget: lines of the scope tested newest first. With the prefilter
+# a line costs about 0.5 us, so 30 ms at most; a page of a term in 0.1% of lines
+# comes from it.
+PG_WALK_ROWS = 50_000
+
+
+def _pg_walk(qs, query: str, limit: int, newest_first: bool) -> tuple[list, int | None]:
+    """The first `limit` matches among the newest PG_WALK_ROWS lines of qs, in
+    one query that stops at the page; and the id the walk stopped at when it
+    read the whole budget without filling the page (None: nothing lies beyond).
+
+    Each line is tested by a substring prefilter before to_tsvector (which
+    costs 3 us a line): a line can only match if, lowercased, it holds every
+    lexeme of the positive terms (_prefilter)."""
+    order = "-id" if newest_first else "id"
+    direction = "DESC" if newest_first else "ASC"
+    scope = qs.order_by(order).values("id", "text", "system_text")[:PG_WALK_ROWS]
+    try:
+        scope_sql, scope_params = scope.query.sql_with_params()
+    except EmptyResultSet:  # messages.none()
+        return [], None
+    condition, params = _pg_condition(query, "w")
+    patterns = _prefilter(query)
+    if patterns:
+        condition = f"lower(w.text || ' ' || w.system_text) LIKE ALL (%s) AND {condition}"
+        params = [patterns, *params]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT w.id FROM ({scope_sql}) w WHERE {condition}"
+            f" ORDER BY w.id {direction} LIMIT %s",
+            [*scope_params, *params, limit],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    # The page's rows by their ids, in a query of their own: joined to the walk,
+    # the planner expects thousands of rows and hashes whole user and tag tables.
+    among = RawSQL(f'"{MESSAGE_TABLE}"."id" = ANY(%s)', [ids], BooleanField())
+    found = list(qs.filter(among).order_by(order)) if ids else []
+    if len(found) == limit:
+        return found, None
+    edge = qs.order_by(order).values_list("id", flat=True)[PG_WALK_ROWS - 1 : PG_WALK_ROWS]
+    return found, (edge[0] if edge else None)
+
+
+def _pg_condition(query: str, table: str) -> tuple[str, list]:
+    """The text condition of `query` on `table`'s text and system text, in the
+    form of the GIN index's expression (migration 0002)."""
+    tsquery = postgres_tsquery(query)
+    if tsquery is None:
+        return "FALSE", []
+    sql, params = tsquery
+    document = f"to_tsvector('simple'::regconfig, {table}.text || ' ' || {table}.system_text)"
+    return f"{document} @@ ({sql})", params
+
+
+def _prefilter(query: str) -> list[str]:
+    """LIKE patterns every line matching `query` passes, lowercased: one per
+    ASCII lexeme of its positive terms (PostgreSQL's own parser finds them, as
+    it does for the index; a lexeme is a lowercased piece of the line)."""
+    words = [text for text, negated, _prefix in parse_terms(query) if not negated]
+    if not words:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('simple'::regconfig, t)))"
+            " FROM unnest(%s::text[]) t",
+            [words],
+        )
+        lexemes = [row[0] for row in cursor.fetchall()]
+    if not _folds_as_text_search():
+        lexemes = [lexeme for lexeme in lexemes if lexeme.isascii()]
+    escaped = (re.sub(r"([\\%_])", r"\\\1", lexeme) for lexeme in lexemes)
+    return sorted(f"%{lexeme}%" for lexeme in escaped)
+
+
+@functools.cache
+def _folds_as_text_search() -> bool:
+    """Whether lower() folds every letter as the text search dictionary does:
+    both call the C library's towlower() unless the database's default
+    collation is ICU's (PostgreSQL 15+), whose lower() maps some letters
+    otherwise (a final sigma, a dotted I). Under ICU only ASCII lexemes are
+    prefiltered (_prefilter)."""
+    if connection.pg_version < 150000:
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT datlocprovider FROM pg_database WHERE datname = current_database()")
+        return cursor.fetchone()[0] == "c"

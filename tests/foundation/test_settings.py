@@ -77,6 +77,13 @@ def test_it_reads_postgresql_credentials():
     assert (config["HOST"], config["PORT"]) == ("db.example", 6543)
 
 
+def test_it_turns_postgresql_jit_off_for_its_short_queries():
+    """A compiled plan costs more than goknut's page queries (docs/deployment.md)."""
+    config = database_config("postgres://u@h/x")
+    assert config["OPTIONS"]["options"] == "-c jit=off"
+    assert config["OPTIONS"]["connect_timeout"] == 3
+
+
 @pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url", "", "redis://127.0.0.1:6379"])
 def test_it_names_database_url_when_it_is_unusable(url):
     with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
