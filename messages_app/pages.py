@@ -298,7 +298,7 @@ def home_metrics_values() -> dict:
         # are still stored. Never COUNT(*) over messages.
         "total_messages": totals["total"] or 0,
         "total_channels": Channel.objects.active().count(),
-        "total_users": ChatUser.objects.count(),
+        "total_users": ChatUser.objects.total(),
         "last_minute": ActivityBucket.objects.since(now - timedelta(minutes=1)),
         "last_hour": ActivityBucket.objects.since(now - timedelta(hours=1)),
     }
