@@ -94,6 +94,14 @@ def existing(cursor) -> dict[tuple[int, int], str]:
     return found
 
 
+def holding(cursor, low: int) -> list[str]:
+    """The tables that hold the messages with ids from `low` on: the partitions
+    of that month and later ones, or the messages table itself before 0017."""
+    if not is_partitioned(cursor):
+        return [TABLE]
+    return [name for month, name in sorted(existing(cursor).items()) if bounds(*month)[1] > low]
+
+
 def ensure(cursor, ids) -> None:
     """Make the partitions of the months of these ids that do not exist yet
     (`cursor`: a driver cursor of the default connection)."""
