@@ -216,6 +216,7 @@ class Archive:
     engine: str
     size_bytes: Callable[[], int]
     warm: Callable[[], None]
+    server: str = ""  # the database server's version and settings, when it has them
 
 
 def _sqlite(db: Path) -> Archive:
@@ -248,7 +249,23 @@ def _postgres_archive(messages: int, users: int) -> Archive | None:
         with psycopg.connect(url) as conn:
             return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
-    return Archive(url, "PostgreSQL", size, lambda: None)
+    return Archive(url, "PostgreSQL", size, lambda: None, _server_settings(url))
+
+
+SERVER_SETTINGS = ("shared_buffers", "effective_cache_size", "random_page_cost", "work_mem")
+
+
+def _server_settings(url: str) -> str:
+    """What the figures depend on beyond the machine: docs/deployment.md,
+    "Tuning PostgreSQL" (goknut's connections set jit=off themselves)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+        values = [
+            f"{name}={conn.execute(f'SHOW {name}').fetchone()[0]}" for name in SERVER_SETTINGS
+        ]
+    return f"PostgreSQL {version}, " + ", ".join(values)
 
 
 def _stored(url: str) -> int | None:
@@ -301,11 +318,13 @@ def _measure(perf_report, archive: Archive, messages: int, users: int, section: 
             f"| {r['cpu_p50']:.1f} | {r['cpu_p95']:.1f} | {target:.0f} | {verdict} |"
         )
     where = "SQLite included" if archive.engine == "SQLite" else "not the PostgreSQL server's"
+    server = f"Server: {archive.server}.\n" if archive.server else ""
     body = (
         f"Server time per request (Django test Client: middleware, views, queries,\n"
         f"templates) on a {messages:,}-message {archive.engine} archive ({CHANNELS} channels,\n"
         f"{users:,} users, `seed_chat`; {archive.size_bytes() / 2**30:.1f} GiB),"
         " parameters drawn at random per request.\n"
+        f"{server}"
         f"Targets: page p95 <= {PAGE_TARGET_MS:.0f} ms, search p95 <= "
         f"{SEARCH_TARGET_MS:.0f} ms.\n\n"
         "| page | requests | p50 ms | p95 ms | max ms | CPU p50 ms | CPU p95 ms "
