@@ -422,10 +422,10 @@ def with_month_links(user: ChatUser, stats: list[UserChannelStats]) -> list[User
     return stats
 
 
-def user_opted_out(login: str) -> bool:
-    """Whether the login (or the account that last had it) opted out."""
-    user = ChatUser.objects.filter(username=login).values_list("twitch_id", flat=True).first()
-    q = Q(login=login) | (Q(twitch_id=user) if user else Q(pk__in=[]))
+def user_opted_out(login: str, twitch_id: str | None) -> bool:
+    """Whether the login, or the account that has it now (`twitch_id`, from its
+    ChatUser row), opted out."""
+    q = Q(login=login) | (Q(twitch_id=twitch_id) if twitch_id else Q(pk__in=[]))
     return OptOut.objects.filter(q, subject=OptOut.Subject.USER).exists()
 
 

@@ -464,15 +464,17 @@ STATS_FIELDS = ("total_messages", "first_seen_at", "last_seen_at", "channel__nam
 @require_GET
 @friendly_errors
 def user_detail(request: HttpRequest, name: str) -> HttpResponse:
-    renamed = pages.current_login(name)
+    login = name.lower()
+    user = ChatUser.objects.filter(username=login).first()  # one query for the three checks
+    renamed = None if user is not None else pages.current_login(name)
     if renamed is not None:  # an old login: the profile lives under the current one
         url = reverse("messages_app:user", args=[renamed])
         query = request.GET.urlencode()
         return redirect(f"{url}?{query}" if query else url, permanent=True)
-    if pages.user_opted_out(name.lower()):
-        context = {"login": name.lower()}
+    if pages.user_opted_out(login, user.twitch_id if user else None):
+        context = {"login": login}
         return render(request, "users/opted_out.html", context, status=410)
-    user = get_user_or_404(name)
+    user = user or get_user_or_404(name)  # the 404 of a name never seen
     form = message_filters(request)
     form.cleaned_data["user"] = user  # the profile's user, whatever ?user= says
     page = pages.message_page(form, pages.filtered_messages(form))
