@@ -260,12 +260,14 @@ def test_the_scope_index_matches_as_the_search_index_does(store):
         assert sorted(search._matches_among(expression, ids)) == sorted(matching_ids(query)), query
 
 
-@pytest.mark.parametrize("budget", [4, 1_000])  # the corpus has 300 rows
-def test_the_postgresql_plan_walks_a_budget_then_asks_the_index(corpus, monkeypatch, budget):
-    """PostgreSQL: the newest rows are tested up to a budget, then the text index
-    answers for the rest; pages agree with the planner's, in both directions,
-    with filters (SQLite answers these through the same function's plain query)."""
+@pytest.mark.parametrize("budget, more", [(4, 0), (4, 1_000), (1_000, 0)])  # of 300 rows
+def test_the_postgresql_plan_walks_a_budget_then_asks_the_index(corpus, monkeypatch, budget, more):
+    """PostgreSQL: the newest rows are tested up to a budget, and further when
+    it found part of a page, then the text index answers for the rest; pages
+    agree with the planner's, in both directions, with filters (SQLite answers
+    these through the same function's plain query)."""
     monkeypatch.setattr(search, "PG_WALK_ROWS", budget)
+    monkeypatch.setattr(search, "PG_WALK_MORE", more)
     for filters in ({}, {"user__username": "bob"}, {"channel__name": "xqc"}):
         qs = Message.objects.filter(**filters)
         for query in ("boss", "speed*", "lol -gg", '"world record"', "pineapple"):
@@ -279,24 +281,24 @@ def test_the_postgresql_plan_walks_a_budget_then_asks_the_index(corpus, monkeypa
                 assert [m.id for m in newer] == sorted(expected)[1:8]
 
 
-def test_the_postgresql_walk_prefilter_loses_no_match(store, monkeypatch):
+def test_the_postgresql_walk_prefilter_loses_no_match(store):
     """The walk's substring prefilter only skips lines to_tsvector would not
     match: case, hyphens, underscores, URLs, LIKE's own wildcards, letters
-    outside ASCII, a notice's system text, prefixes and phrases."""
+    outside ASCII (and the two that fold into it), a notice's system text,
+    prefixes and phrases."""
     if connection.vendor != "postgresql":
         pytest.skip("the walk and its prefilter are PostgreSQL's")
     texts = ["BOSS-Fight tonight", "boss_fight", "see https://Example.com/Boss?x=1",
              "100% real_deal", "100 percent", "Straße SPEEDRUN", "ñandú café", "Привет чат",
              "world record pb", "a WORLD  record!", "lol", "mail a_b@example.org",
-             r"run C:\Games\boss.exe", r"/usr/local/bin\x"]  # fmt: skip
+             r"run C:\Games\boss.exe", r"/usr/local/bin\x", "İSTANBUL \u212aelvin"]  # fmt: skip
     store(*[chat(text=t, sent_at=T0 + timedelta(minutes=n)) for n, t in enumerate(texts)],
           chat(text="", kind=4, system_text="Alice subscribed for 12 months"))  # fmt: skip
-    monkeypatch.setattr(search, "PG_WALK_ROWS", 1_000)  # every line walked
     queries = ["boss", "fight", '"boss fight"', "boss_fight", "example.com", "100%",
                "real_deal", "straße", "speed*", "ñandú", "привет", '"world record" -pb',
                "subscribed", "months -alice", "x=1", "a_b@example.org", r"C:\Games\boss.exe",
-               r"/usr/local/bin\x", "zzz"]  # fmt: skip
+               r"/usr/local/bin\x", "istanbul", "kelvin", "zzz"]  # fmt: skip
     for query in queries:
-        found, edge = search._pg_walk(Message.objects.all(), query, 50, True)
+        found, edge = search._pg_walk(Message.objects.all(), query, 50, True, 1_000)
         assert [m.id for m in found] == matching_ids(query), query
         assert edge is None
