@@ -254,7 +254,8 @@ def _postgres_archive(messages: int, users: int) -> Archive | None:
     return Archive(url, "PostgreSQL", size, lambda: None, _server_settings(url))
 
 
-SERVER_SETTINGS = ("shared_buffers", "effective_cache_size", "random_page_cost", "work_mem")
+SERVER_SETTINGS = ("shared_buffers", "effective_cache_size", "random_page_cost", "work_mem",
+                   "autovacuum")  # fmt: skip
 
 
 def _server_settings(url: str) -> str:
@@ -341,7 +342,8 @@ def _measure(perf_report, archive: Archive, messages: int, users: int, section: 
         "How: keyset pagination by id (no OFFSET), counters instead of COUNT(*), rows\n"
         "rendered by one Python function behind partials/message_row.html, and search\n"
         "walking the FTS5 index in rowid order, or the filter's own index\n"
-        "(messages_app.search.newest_matches; PostgreSQL: its planner over the GIN index).\n"
+        "(messages_app.search.newest_matches; PostgreSQL: a budgeted walk of the newest\n"
+        "lines with a substring prefilter, then the GIN index, search._planned_matches).\n"
         "See docs/pages.md."
     )
     perf_report(section, title, body)

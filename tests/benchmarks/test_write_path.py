@@ -107,10 +107,11 @@ def _sqlite3_store(con, executemany_messages: bool = False) -> Callable[[list], 
     upsert_user_day = """
         INSERT INTO messages_app_userday (user_id, day, count) VALUES (?, ?, ?)
         ON CONFLICT (user_id, day) DO UPDATE SET count = count + excluded.count"""
+    # No sent_at: SQLite derives it from the id (migration 0022).
     insert_message = """
-        INSERT INTO messages_app_message (id, channel_id, user_id, text, sent_at, twitch_id,
+        INSERT INTO messages_app_message (id, channel_id, user_id, text, twitch_id,
             tags, is_action) VALUES """
-    marks = "(?, ?, ?, ?, ?, ?, ?, ?)"
+    marks = "(?, ?, ?, ?, ?, ?, ?)"
 
     def store(records: list) -> None:
         con.execute("BEGIN IMMEDIATE")
@@ -161,7 +162,6 @@ def _sqlite3_store(con, executemany_messages: bool = False) -> Callable[[list], 
                 channel_ids[r.channel],
                 user_ids[r.username],
                 r.text,
-                at,
                 r.twitch_id,
                 json.dumps(r.tags),
                 r.is_action,
