@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from dataclasses import dataclass
 
 from django.core.exceptions import EmptyResultSet
@@ -416,7 +417,8 @@ def _planned_matches(messages, query, limit, before, after, newest_first, id_ran
     second on 10 million lines). So the walk gets a budget (_pg_walk), and the
     rest comes from the GIN index, ordered by `id + 0` so that the planner
     cannot choose the walk again: that costs in proportion to the term's
-    matches, few once a budget of lines held less than a page of them."""
+    matches, few once a budget of lines held less than a page of them. A term
+    the statistics call rare goes to the index at once (_has_rare_term)."""
     qs = messages
     if before is not None:
         qs = qs.filter(id__lt=before)
@@ -427,6 +429,9 @@ def _planned_matches(messages, query, limit, before, after, newest_first, id_ran
     order = "-id" if newest_first else "id"
     if connection.vendor != "postgresql":
         return list(matching(qs, query).order_by(order)[:limit])
+    by_index = (F("id") + 0).desc() if newest_first else (F("id") + 0).asc()
+    if _has_rare_term(query):
+        return list(matching(qs, query).order_by(by_index)[:limit])
     found, edge = _pg_walk(qs, query, limit, newest_first, PG_WALK_ROWS)
     more = _further_walk(len(found), limit)
     if edge is not None and more:
@@ -436,7 +441,6 @@ def _planned_matches(messages, query, limit, before, after, newest_first, id_ran
     if len(found) == limit or edge is None:
         return found
     qs = _beyond(qs, edge, newest_first)
-    by_index = (F("id") + 0).desc() if newest_first else (F("id") + 0).asc()
     return found + list(matching(qs, query).order_by(by_index)[: limit - len(found)])
 
 
@@ -522,16 +526,9 @@ def _prefilter(query: str, table: str) -> tuple[str, list]:
     letters fold into ASCII (U+0130 to i, the Kelvin sign to k), so i and k
     match any one character. Other lexemes go through the locale's lower(),
     when it folds as the text search dictionary does."""
-    words = [text for text, negated, _prefix in parse_terms(query) if not negated]
-    if not words:
+    lexemes = sorted({lexeme for found, _prefix in _lexemes(query) for lexeme in found})
+    if not lexemes:
         return "", []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('simple'::regconfig, t)))"
-            " FROM unnest(%s::text[]) t",
-            [words],
-        )
-        lexemes = sorted(row[0] for row in cursor.fetchall())
     ascii_patterns = [_like(lexeme).replace("i", "_").replace("k", "_")
                       for lexeme in lexemes if lexeme.isascii()]  # fmt: skip
     other_patterns = [_like(lexeme) for lexeme in lexemes if not lexeme.isascii()]
@@ -552,6 +549,74 @@ def _prefilter(query: str, table: str) -> tuple[str, list]:
         f"(CASE WHEN {table}.system_text = '' THEN {alone} ELSE {joined} END)",
         [*params, *params],
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _lexemes(query: str) -> tuple[tuple[tuple[str, ...], bool], ...]:
+    """The lexemes of each positive term of `query`, by PostgreSQL's own parser
+    (as the index has them), with whether the term is a prefix. The 'simple'
+    configuration maps a text to the same lexemes in every database."""
+    terms = [(text, prefix) for text, negated, prefix in parse_terms(query) if not negated]
+    if not terms:
+        return ()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tsvector_to_array(to_tsvector('simple'::regconfig, t))"
+            " FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
+            [[text for text, _prefix in terms]],
+        )
+        found = [row[0] for row in cursor.fetchall()]
+    return tuple(
+        (tuple(lexemes), prefix) for lexemes, (_text, prefix) in zip(found, terms, strict=True)
+    )
+
+
+def _has_rare_term(query: str) -> bool:
+    """Whether a positive whole-word term of `query` has a lexeme the planner's
+    statistics of the search index do not list among its most common ones
+    (about the 1,000 most common of its sample of 30,000 lines): then the term
+    is in few lines, and the GIN index lists them at once, where the walk
+    would read its whole budget to find none (a word in no line: 30 ms). Prefix
+    terms are left out, and so is everything while no statistics exist."""
+    common = _common_lexemes()
+    if common is None:
+        return False
+    return any(
+        lexeme not in common
+        for lexemes, prefix in _lexemes(query)
+        if not prefix
+        for lexeme in lexemes
+    )
+
+
+COMMON_LEXEMES_TTL_S = 300.0  # statistics change when autovacuum analyzes, not per query
+_common_cache: dict[str, tuple[float, frozenset[str] | None]] = {}
+
+
+def _common_lexemes() -> frozenset[str] | None:
+    """The most common lexemes of the search index by its statistics, over
+    every partition (None when none has statistics yet); cached a few minutes."""
+    key = connection.settings_dict["NAME"]
+    cached = _common_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < COMMON_LEXEMES_TTL_S:
+        return cached[1]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT s.most_common_elems::text::text[] FROM pg_stats s
+               WHERE s.schemaname = current_schema() AND s.attname = 'to_tsvector'
+                 AND s.most_common_elems IS NOT NULL
+                 AND (s.tablename = %s OR s.tablename IN (
+                     SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                     WHERE i.inhparent = to_regclass(%s)))""",
+            [SEARCH_INDEX, SEARCH_INDEX],
+        )
+        rows = cursor.fetchall()
+    common = frozenset(lexeme for (elems,) in rows for lexeme in elems) if rows else None
+    _common_cache[key] = (time.monotonic(), common)
+    return common
+
+
+SEARCH_INDEX = "message_text_search_idx"  # PostgreSQL's GIN index (migration 0002)
 
 
 def _like(lexeme: str) -> str:

@@ -302,3 +302,19 @@ def test_the_postgresql_walk_prefilter_loses_no_match(store):
         found, edge = search._pg_walk(Message.objects.all(), query, 50, True, 1_000)
         assert [m.id for m in found] == matching_ids(query), query
         assert edge is None
+
+
+def test_the_postgresql_plan_asks_the_index_first_for_a_rare_word(corpus):
+    """A word the search index's statistics do not list among the common ones
+    is looked up in the index at once, not walked for; the pages agree."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the planner's statistics are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE messages_app_message")
+    search._common_cache.clear()
+    assert search._has_rare_term("pineapple") and search._has_rare_term("boss pineapple")
+    assert not search._has_rare_term("boss") and not search._has_rare_term('"world record"')
+    assert not search._has_rare_term("pine*")  # a prefix may stand for common words
+    for query in ("pineapple", "boss pineapple", "boss", "lol -pineapple"):
+        found = search._planned_matches(Message.objects.all(), query, 20, None, None, True, None)
+        assert [m.id for m in found] == matching_ids(query)[:20], query
