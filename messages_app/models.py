@@ -12,11 +12,34 @@ from datetime import datetime, timedelta
 
 from django.db import connection, connections, models
 from django.db.models import Q
+from django.db.models.base import ModelState
 from django.db.models.expressions import RawSQL
 
 from messages_app import message_ids, partitions, tag_sets
 from messages_app.packed_ids import TwitchIdField
 from messages_app.validators import validate_twitch_login
+
+
+class FastLoad(models.Model):
+    """Rows load without Model.__init__: a message page builds four instances
+    per row (the message, its channel, user and tag set) and __init__'s
+    per-field work was a third of loading them (51 rows: 5.8 -> 3.8 ms of CPU
+    on SQLite). Equivalent for these models: their fields keep plain
+    attributes (no descriptor of their own that a value must go through), a
+    deferred field is one missing from __dict__ exactly as Django leaves it,
+    and nothing listens to pre_init or post_init for them."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        new = cls.__new__(cls)
+        new.__dict__.update(zip(field_names, values, strict=True))  # attnames, in order
+        state = new._state = ModelState()
+        state.adding = False
+        state.db = db
+        return new
 
 
 class ChannelQuerySet(models.QuerySet):
@@ -29,7 +52,7 @@ class ChannelQuerySet(models.QuerySet):
         return self.active().filter(enabled=True)
 
 
-class Channel(models.Model):
+class Channel(FastLoad):
     name = models.CharField(max_length=25, unique=True, validators=[validate_twitch_login])
     # Twitch's `room-id`, filled from the first line that carries it.
     twitch_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 (unique when set)
@@ -135,7 +158,7 @@ class ChatUserQuerySet(models.QuerySet):
         return self.filter(id__in=in_index)
 
 
-class ChatUser(models.Model):
+class ChatUser(FastLoad):
     # The current login: a name that can change. The Twitch `user-id` is the
     # identity when lines carry it; lines without one fall back to the login.
     username = models.CharField(max_length=64, unique=True)
@@ -246,7 +269,7 @@ class Kind(models.IntegerChoices):
 COUNTED_KINDS = frozenset({Kind.PRIVMSG, Kind.USERNOTICE})
 
 
-class TagSet(models.Model):
+class TagSet(FastLoad):
     """Tags that lines of a user share, stored once: see messages_app/tag_sets.py.
     Erased with its user. `channel` is set only on the sets of migration 0015,
     made per channel (they are erased with it too)."""
@@ -288,7 +311,7 @@ class SentAtField(models.DateTimeField):
         return SENT_AT_SQL.replace("%", "%%"), ()  # the schema editor formats it
 
 
-class Message(models.Model):
+class Message(FastLoad):
     # No single-column FK indexes: the (channel, id) and (user, id) indexes below
     # serve those lookups too, and every index costs the write path.
     channel = models.ForeignKey(
@@ -400,7 +423,7 @@ class PendingDeletion(models.Model):
         return f"deletion of {self.target_twitch_id} pending"
 
 
-class UserChannelStats(models.Model):
+class UserChannelStats(FastLoad):
     """How much one user wrote in one channel (the profile's per-channel table)."""
 
     # The unique (user, channel) constraint is the index for user lookups.
