@@ -175,7 +175,7 @@ def message_row(message) -> SafeString:
     if kind == USERNOTICE:
         body = f'<span class="msg-system">{_esc(message.system_text)}</span>'
     if kind != USERNOTICE or message.text:
-        style = name_style(message.color)
+        style = name_style(tags.get("color", ""))  # all_tags once a row
         style_attr = f' style="{_esc(style)}"' if style else ""
         user = message.user
         badges = _badges_html(tags)
