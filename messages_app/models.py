@@ -471,15 +471,23 @@ class ActivityBucketQuerySet(models.QuerySet):
         return whole + rows.count()
 
     def id_range(self, since: datetime | None, until: datetime | None) -> tuple[int, int] | None:
+        window = self.window(since, until)
+        return None if window is None else window[:2]
+
+    def window(self, since: datetime | None, until: datetime | None) -> tuple[int, int, int] | None:
+        """(lowest id, highest id, chat and notices) of the minutes from since's
+        to until's, or None when none has lines."""
         q = Q()
         if since is not None:
             q &= Q(minute__gte=since.replace(second=0, microsecond=0))
         if until is not None:
             q &= Q(minute__lt=until)
-        row = self.filter(q).aggregate(lo=models.Min("first_id"), hi=models.Max("last_id"))
+        row = self.filter(q).aggregate(
+            lo=models.Min("first_id"), hi=models.Max("last_id"), lines=models.Sum("count")
+        )
         if row["lo"] is None:
             return None
-        return row["lo"], row["hi"]
+        return row["lo"], row["hi"], int(row["lines"])
 
 
 class ActivityBucket(models.Model):

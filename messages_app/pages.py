@@ -220,11 +220,12 @@ def fetch_rows(qs, data: dict, limit: int, *, before=None, after=None, newest_fi
     if data["q"]:
         if not settings.SHOW_DELETED_TEXT:  # hidden text must not be found either
             qs = qs.filter(deleted_at__isnull=True)
-        id_range = None
+        id_range = window_lines = None
         if data["since"] or data["until"]:
-            id_range = ActivityBucket.objects.id_range(data["since"], data["until"])
-            if id_range is None:
+            window = ActivityBucket.objects.window(data["since"], data["until"])
+            if window is None:
                 return []
+            id_range, window_lines = window[:2], window[2]
         return search.newest_matches(
             qs,
             data["q"],
@@ -233,6 +234,7 @@ def fetch_rows(qs, data: dict, limit: int, *, before=None, after=None, newest_fi
             after=after,
             newest_first=newest_first,
             id_range=id_range,
+            window_lines=window_lines,
             expected_share=expected_share(data),
             scope_rows=scope_rows(data),
         )

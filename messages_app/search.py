@@ -132,10 +132,12 @@ def newest_matches(
     id_range: tuple[int, int] | None = None,
     expected_share: float | None = None,
     scope_rows: int | None = None,
+    window_lines: int | None = None,
 ) -> list:
     """Up to `limit` messages of `messages` matching `query`, in id order (newest
     first unless `newest_first` is False); `before`/`after` are exclusive id
-    bounds, `id_range` inclusive ones (from ActivityBucket.id_range).
+    bounds, `id_range` inclusive ones (from ActivityBucket.window, with
+    `window_lines`, about how many lines that time window holds).
 
     Why not `matching(...).order_by("-id")[:limit]`: on SQLite that plan
     collects every matching rowid first and then, with a user or channel
@@ -160,7 +162,9 @@ def newest_matches(
     """
     expression = fts5_query(query) if connection.vendor == "sqlite" else None
     if expression is None:
-        return _planned_matches(messages, query, limit, before, after, newest_first, id_range)
+        return _planned_matches(
+            messages, query, limit, before, after, newest_first, id_range, window_lines
+        )
     low, high = after, before
     if id_range is not None:
         low = id_range[0] - 1 if low is None else max(low, id_range[0] - 1)
@@ -404,7 +408,9 @@ def _filtered_matches(messages, expression, limit, low, high, order) -> list:
     return list(qs.order_by("-id" if order == "DESC" else "id")[:limit])
 
 
-def _planned_matches(messages, query, limit, before, after, newest_first, id_range) -> list:
+def _planned_matches(
+    messages, query, limit, before, after, newest_first, id_range, window_lines=None
+) -> list:
     """PostgreSQL (and queries without terms).
 
     Left to itself, PostgreSQL's planner walks the primary key newest first and
@@ -418,7 +424,11 @@ def _planned_matches(messages, query, limit, before, after, newest_first, id_ran
     rest comes from the GIN index, ordered by `id + 0` so that the planner
     cannot choose the walk again: that costs in proportion to the term's
     matches, few once a budget of lines held less than a page of them. A term
-    the statistics call rare goes to the index at once (_has_rare_term)."""
+    the statistics call rare goes to the index at once (_has_rare_term). A
+    time window short enough (`window_lines`) is walked to its end instead:
+    the index lists a common term's matches of the whole archive, not of the
+    window (the bitmap of the phrase "boss fight" alone took 65 ms on 3.5
+    million lines, and grows with the archive; an hour does not)."""
     qs = messages
     if before is not None:
         qs = qs.filter(id__lt=before)
@@ -434,6 +444,8 @@ def _planned_matches(messages, query, limit, before, after, newest_first, id_ran
         return list(matching(qs, query).order_by(by_index)[:limit])
     found, edge = _pg_walk(qs, query, limit, newest_first, PG_WALK_ROWS)
     more = _further_walk(len(found), limit)
+    if window_lines is not None and window_lines <= PG_WALK_ROWS + PG_WALK_MORE:
+        more = PG_WALK_MORE  # the rest of the window, which ends the walk sooner
     if edge is not None and more:
         qs = _beyond(qs, edge, newest_first)
         further, edge = _pg_walk(qs, query, limit - len(found), newest_first, more)

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from messages_app import search
-from messages_app.models import Message
+from messages_app.models import ActivityBucket, Message
 from tests.conftest import chat
 from tests.pages.conftest import html, row_ids
 
@@ -279,6 +279,35 @@ def test_the_postgresql_plan_walks_a_budget_then_asks_the_index(corpus, monkeypa
                 assert [m.id for m in older] == expected[1:21]
                 newer = search._planned_matches(qs, query, 7, None, min(expected), False, None)
                 assert [m.id for m in newer] == sorted(expected)[1:8]
+
+
+@pytest.mark.parametrize("window_lines, asks_the_index", [(60, False), (10_000, True)])
+def test_the_postgresql_plan_walks_a_short_time_window_to_its_end(
+    corpus, monkeypatch, window_lines, asks_the_index
+):
+    """A time window that holds no more lines than the walk's budgets is walked
+    to its end, even when the budget found too few matches to say where the
+    rest lies: the text index would list the term's matches in the whole
+    archive. A longer window still ends at the index. Pages agree either way."""
+    monkeypatch.setattr(search, "PG_WALK_ROWS", 4)
+    monkeypatch.setattr(search, "PG_WALK_MORE", 100)
+    monkeypatch.setattr(search, "_has_rare_term", lambda query: False)  # common words all
+    asked = []
+    real = search.matching
+    monkeypatch.setattr(search, "matching", lambda *a: asked.append(a[1]) or real(*a))
+    since, until = T0 + timedelta(hours=1), T0 + timedelta(hours=2)
+    low, high, lines = ActivityBucket.objects.window(since, until)
+    assert lines == 60  # a minute apart: the second hour of the corpus
+    window = {"sent_at__gte": since, "sent_at__lt": until}
+    for query in ("world", '"boss fight"', "lol -gg"):
+        expected = matching_ids(query, **window)[:20]
+        asked.clear()
+        found = search._planned_matches(
+            Message.objects.all(), query, 20, None, None, True, (low, high), window_lines
+        )
+        assert [m.id for m in found] == expected, query
+        if connection.vendor == "postgresql":
+            assert bool(asked) == asks_the_index, query
 
 
 def test_the_postgresql_walk_prefilter_loses_no_match(store):
