@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, connection
 from django.db.models import Max
 from django.utils import timezone
 
@@ -131,36 +130,10 @@ def read_tick(
     `refresh`: a tick even with nothing new (home's last minute and last hour
     change as time passes)."""
     close_old_connections()
-    with read_snapshot():
-        return _read_tick(cursor, dirty, views, totals, erasures, refresh)
-
-
-@contextmanager
-def read_snapshot():
-    """One read snapshot for a tick: its rows, counters and home windows are
-    read as of one moment, so an event never shows a total that already counts
-    rows it does not carry while its last-minute count does not. A read-only
-    REPEATABLE READ transaction on PostgreSQL; on SQLite a DEFERRED one (WAL:
-    it takes no lock, a writer goes on; Django's own BEGIN is IMMEDIATE, which
-    would take the write lock). Inside a caller's transaction (tests): as is."""
-    if connection.in_atomic_block:
-        yield
-    elif connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("BEGIN DEFERRED")
-        try:
-            yield
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("ROLLBACK")  # read only: nothing to commit
-    else:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield
-
-
-def _read_tick(cursor, dirty, views, totals, erasures, refresh) -> Tick | None:
+    # The rows and counters are read without a transaction: SQLite's IMMEDIATE
+    # mode would take the write lock. Counters read after the rows may already
+    # include newer rows; those come in the next tick with fresher totals, and
+    # totals (not deltas) make that harmless.
     values = events.message_values(Message.objects.after(cursor).order_by("id"))
     messages = list(values[:BATCH])
     erased = erasures.read() if erasures is not None else []
@@ -245,8 +218,8 @@ class HomeTotals:
             return
         self.windows_at = time.monotonic()
         now = timezone.now()
-        # Counted as of the tick's cursor: lines in its snapshot past the cursor
-        # (a backlog over BATCH) come in the next ticks, which add them as chat.
+        # Counted as of the tick's cursor: lines committed after its rows were
+        # read are in the buckets already, and the next tick adds them as chat.
         later = []
         if high is not None:
             later = list(Message.objects.filter(id__gt=high, kind__in=COUNTED_KINDS)
