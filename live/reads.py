@@ -190,8 +190,8 @@ class HomeTotals:
         """Home totals from the counters. Counting users and channels costs a
         scan, so it is redone only when a user or channel id above the highest
         seen appears (ids only grow), a channel changed, or every RECOUNT_SECONDS
-        (another process deleted one); the message total is a sum over the
-        channel rows, one plain statement (the ORM's compile cost more)."""
+        (another process deleted one); the message total is read on every
+        call (_read_counts)."""
         newest = (max(user_ids, default=0), max(channel_ids, default=0))
         grew = newest[0] > self.max_ids[0] or newest[1] > self.max_ids[1]
         stale = time.monotonic() - self.counted_at > RECOUNT_SECONDS
@@ -200,34 +200,75 @@ class HomeTotals:
             self.counted_at = time.monotonic()
             self.values["total_channels"] = Channel.objects.active().count()
             self.values["total_users"] = ChatUser.objects.count()
-        table = connection.ops.quote_name(Channel._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT SUM(total_messages) FROM {table}")
-            self.values["total_messages"] = int(cursor.fetchone()[0] or 0)  # Decimal on PostgreSQL
-        if windows:
-            self._read_windows(chat, high)
+        self._read_counts(windows, chat, high)
         return dict(self.values)
 
-    def _read_windows(self, chat: int, high: int | None) -> None:
-        """Home's last minute and last hour: counted at most every
-        WINDOWS_SECONDS; in between, the tick's new chat is added (it was sent
-        now), so they rise at once and are exact again within a second."""
-        if time.monotonic() - self.windows_at < WINDOWS_SECONDS and "last_hour" in self.values:
+    def _read_counts(self, windows: bool, chat: int, high: int | None) -> None:
+        """The message total and, when due, last minute and last hour, as of the
+        tick's cursor `high`: lines committed after the tick read its rows are in
+        the counters already, so those above `high` are subtracted; the next
+        tick adds them as its chat. One statement, so one snapshot (no
+        transaction: one held across statements blocks a TRUNCATE or a
+        partition DROP), else a line committed between two reads is counted
+        twice or not at all."""
+        sql, params = _totals_sql(high)
+        recount = windows and (
+            time.monotonic() - self.windows_at >= WINDOWS_SECONDS or "last_hour" not in self.values
+        )
+        spans = (("last_minute", 60), ("last_hour", 3600)) if recount else ()
+        now = timezone.now()
+        for _name, span in spans:
+            parts = _since(now - timedelta(seconds=span), high)
+            sql += ", " + ", ".join(part for part, _ in parts)
+            params += [p for _, part_params in parts for p in part_params]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            got = [int(n or 0) for n in cursor.fetchone()]  # SUM is a Decimal on PostgreSQL
+        self.values["total_messages"] = got[0] - got[1]
+        if recount:
+            self.windows_at = time.monotonic()
+            for n, (name, _span) in enumerate(spans):
+                whole, edge_minute, above = got[2 + 3 * n : 5 + 3 * n]
+                self.values[name] = whole + edge_minute - above
+        elif windows:  # between recounts the tick's new chat is added: it was sent now
             self.values["last_minute"] += chat
             self.values["last_hour"] += chat
-            return
-        self.windows_at = time.monotonic()
-        now = timezone.now()
-        # Counted as of the tick's cursor: lines committed after its rows were
-        # read are in the buckets already, and the next tick adds them as chat.
-        later = []
-        if high is not None:
-            later = list(Message.objects.filter(id__gt=high, kind__in=COUNTED_KINDS)
-                         .values_list("sent_at", flat=True))  # fmt: skip
-        for name, span in (("last_minute", 60), ("last_hour", 3600)):
-            moment = now - timedelta(seconds=span)
-            counted = ActivityBucket.objects.since(moment)
-            self.values[name] = counted - sum(1 for sent in later if sent >= moment)
+
+
+def _totals_sql(high: int | None) -> tuple[str, list]:
+    """The message total over the channel rows and the chat above `high` (read
+    on every tick, so plain SQL: the ORM's compile cost more than the query)."""
+    q = connection.ops.quote_name
+    kinds = ", ".join(str(int(kind)) for kind in COUNTED_KINDS)
+    total = f"(SELECT COALESCE(SUM(total_messages), 0) FROM {q(Channel._meta.db_table)})"
+    if high is None:
+        return f"SELECT {total}, 0", []
+    above = (
+        f"(SELECT COUNT(*) FROM {q(Message._meta.db_table)} WHERE id > %s AND kind IN ({kinds}))"
+    )
+    return f"SELECT {total}, {above}", [high]
+
+
+def _count(qs) -> tuple[str, list]:
+    """`SELECT COUNT(*)` of a queryset, as a scalar subquery with its params."""
+    inner, params = qs.values("id").query.sql_with_params()
+    return f"(SELECT COUNT(*) FROM ({inner}) AS counted)", list(params)
+
+
+def _total(qs) -> tuple[str, list]:
+    """The sum of a queryset's `v` column, as a scalar subquery with its params."""
+    inner, params = qs.query.sql_with_params()
+    return f"(SELECT COALESCE(SUM(v), 0) FROM ({inner}) AS summed)", list(params)
+
+
+def _since(moment, high: int | None) -> list[tuple[str, list]]:
+    """ActivityBucket.objects.since(moment) as of `high`, as three scalar
+    subqueries: its two parts, less the chat above `high` sent since moment."""
+    whole, edge_rows = ActivityBucket.objects.since_parts(moment)
+    if high is None:
+        return [_total(whole), _count(edge_rows), ("0", [])]
+    above = Message.objects.filter(kind__in=COUNTED_KINDS, sent_at__gte=moment, id__gt=high)
+    return [_total(whole), _count(edge_rows), _count(above)]
 
 
 class ChangeProbe:

@@ -11,7 +11,7 @@ import re
 from datetime import datetime, timedelta
 
 from django.db import connection, connections, models
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.db.models.base import ModelState
 from django.db.models.expressions import RawSQL
 
@@ -450,25 +450,25 @@ class UserChannelStats(FastLoad):
 class ActivityBucketQuerySet(models.QuerySet):
     def since(self, moment: datetime) -> int:
         """Chat and notices sent since `moment`, to the microsecond (home: last
-        minute, last hour): the whole minutes after moment's from their counts,
-        and moment's own minute by counting its rows from `moment` on, found by
-        the bucket's id range (at most a minute of rows, on the primary key)."""
+        minute, last hour): see since_parts."""
+        whole, edge_rows = self.since_parts(moment)
+        return (whole.aggregate(n=models.Sum("v"))["n"] or 0) + edge_rows.count()
+
+    def since_parts(self, moment: datetime) -> tuple[models.QuerySet, models.QuerySet]:
+        """What since() adds up: the whole minutes after moment's, from their
+        counts (the buckets, with the count as `v`), and moment's own minute
+        by its rows from `moment` on (found by the bucket's id range: at most a
+        minute of rows, on the primary key)."""
         edge = moment.replace(second=0, microsecond=0)
-        whole = self.filter(minute__gt=edge).aggregate(n=models.Sum("count"))["n"] or 0
-        bucket = self.filter(minute=edge).values_list("count", "first_id", "last_id").first()
-        if bucket is None:
-            return whole
-        count, first_id, last_id = bucket
-        if moment == edge:
-            return whole + count
-        rows = Message.objects.filter(
-            id__gte=first_id,
-            id__lte=last_id,
+        bucket = self.filter(minute=edge)
+        edge_rows = Message.objects.filter(
+            id__gte=Subquery(bucket.values("first_id")[:1]),
+            id__lte=Subquery(bucket.values("last_id")[:1]),
             sent_at__gte=moment,
             sent_at__lt=edge + timedelta(minutes=1),
             kind__in=COUNTED_KINDS,
         )
-        return whole + rows.count()
+        return self.filter(minute__gt=edge).values(v=models.F("count")), edge_rows
 
     def id_range(self, since: datetime | None, until: datetime | None) -> tuple[int, int] | None:
         window = self.window(since, until)

@@ -10,17 +10,20 @@ threads, which drops a connection left inside the `db` fixture's transaction.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import types
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connections
 
 from live import events, reads
 from live.events import Spec
 from live.reads import HomeTotals
 from messages_app.models import COUNTED_KINDS, Channel, ChatUser, Message
+from messages_app.writes import store_batch
 from tests.conftest import chat
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -249,6 +252,47 @@ def test_it_reads_home_totals_equal_to_the_counters(store):
     got = tick(seen, {"home"})
     assert got.totals == counters(windows=True)
     assert got.metrics == {"type": "metrics", "cursor": got.high, **counters(windows=True)}
+
+
+class StoreMidTick(reads.Erasures):
+    """Erasures whose read, between the tick's rows and its totals, has another
+    thread commit a line: ingest storing a batch while the relay reads."""
+
+    def __init__(self, record) -> None:
+        super().__init__()
+        self.record = record
+
+    def read(self) -> list:
+        if self.record is not None:
+            worker = threading.Thread(target=self.store_one)
+            worker.start()
+            worker.join()
+        return []
+
+    def store_one(self) -> None:
+        try:
+            store_batch([self.record])
+            self.record = None
+        finally:
+            connections.close_all()
+
+
+@pytest.mark.parametrize("views", [{"home"}, {"messages"}])
+def test_home_totals_are_as_of_the_tick_cursor_when_a_line_commits_mid_tick(store, views):
+    store(chat("forsen", "alice", "first"))
+    totals, erasures = HomeTotals(), StoreMidTick(chat("forsen", "bob", "mid-tick"))
+    got = reads.read_tick(0, False, frozenset(views), totals, erasures)
+    assert erasures.record is None  # the line was committed during the tick
+    assert [r.id for r in got.rows] == [got.high] and Message.objects.count() == 2
+    # Users and channels are counted as they are (bob's row is there already).
+    windows = {"last_minute": 1, "last_hour": 1} if "home" in views else {}
+    assert {k: got.totals[k] for k in ["total_messages", *windows]} == {
+        "total_messages": 1,
+        **windows,
+    }
+    after = reads.read_tick(got.high, False, frozenset(views), totals, erasures)
+    assert after.totals == counters(windows="home" in views)
+    assert after.totals["total_messages"] == 2
 
 
 # --- HomeTotals --------------------------------------------------------------
