@@ -78,3 +78,34 @@ def test_it_treats_operators_as_words(messages, store):
 def test_it_ignores_everything_past_the_length_limit(messages):
     # "night" sits past the limit: were it read, "hello AND night" would find nothing.
     assert matching(messages, "hello" + " " * 10_000 + "night").count() == 2
+
+
+PHRASE_TEXTS = [
+    "new world record",
+    "record the world",
+    "the world and the record",
+    "World: record!",
+    "pog_champ",
+    "POG champion",
+    "champ pog",
+    "I don't know",
+    "don tell t",
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ('"world record"', ["new world record", "World: record!"]),
+        ('record -"world record"', ["record the world", "the world and the record"]),
+        ("pog_champ", ["pog_champ"]),
+        ("pog_cha*", ["pog_champ", "POG champion"]),
+        ("don't", ["I don't know"]),
+        ('"world record" -new', ["World: record!"]),
+    ],
+)
+def test_phrases_need_their_words_side_by_side(db, store, query, found):
+    """The SQLite index keeps no word positions (migration 0024): lines that
+    hold every word of a phrase apart or in another order are not results."""
+    store(*[chat(text=text) for text in PHRASE_TEXTS])
+    assert sorted(m.text for m in matching(Message.objects.all(), query)) == sorted(found)

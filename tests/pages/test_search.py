@@ -32,7 +32,17 @@ def corpus(store):
                 sent_at=T0 + timedelta(minutes=n),
             )
             for n in range(300)
-        ]
+        ],
+        # The words of "world record" apart: the SQLite index alone finds them.
+        *[
+            chat(
+                "forsen" if n % 20 else "xqc",
+                "carol",
+                "a record for the world",
+                sent_at=T0 + timedelta(minutes=n, seconds=30),
+            )
+            for n in range(0, 300, 10)
+        ],
     )
 
 
@@ -297,7 +307,7 @@ def test_the_postgresql_plan_walks_a_short_time_window_to_its_end(
     monkeypatch.setattr(search, "matching", lambda *a: asked.append(a[1]) or real(*a))
     since, until = T0 + timedelta(hours=1), T0 + timedelta(hours=2)
     low, high, lines = ActivityBucket.objects.window(since, until)
-    assert lines == 60  # a minute apart: the second hour of the corpus
+    assert lines == 66  # the second hour of the corpus: 60 lines a minute apart, 6 decoys
     window = {"sent_at__gte": since, "sent_at__lt": until}
     for query in ("world", '"boss fight"', "lol -gg"):
         expected = matching_ids(query, **window)[:20]
