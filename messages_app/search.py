@@ -1,12 +1,8 @@
 """Full-text search over message text, one function for SQLite and PostgreSQL.
 
 SQLite: an FTS5 table with external content, kept in step by triggers (see
-migrations 0002 and 0006), that keeps no word positions (detail=none,
-migration 0024: 16 bytes a message less): it answers which lines hold every
-word of a phrase, and those lines are then tested for the phrase itself in a
-small index of their own rows that keeps positions (Fts). PostgreSQL: a GIN
-index on to_tsvector('simple', text || ' ' || system_text). Both cover a
-notice's system text too.
+migrations 0002 and 0006). PostgreSQL: a GIN index on to_tsvector('simple',
+text || ' ' || system_text). Both cover a notice's system text too.
 User input never reaches either query language raw: on SQLite every term is
 re-quoted as an FTS5 string, on PostgreSQL websearch_to_tsquery parses it and
 never raises. So any query string gives results or an empty list.
@@ -72,78 +68,6 @@ def fts5_query(query: str) -> str | None:
     return expression
 
 
-@dataclass(frozen=True)
-class Fts:
-    """A query for SQLite's search index. `exact` is the user's query in FTS5
-    syntax; `index` is what the index, which keeps no word positions, can
-    answer: every word of a phrase, in any order, and only the exclusions of a
-    single word. When the two differ (`checked`), the index's matches are a
-    superset, and `verify` keeps those that match `exact`."""
-
-    exact: str
-    index: str
-    checked: bool
-
-    def verify(self, ids: list[int]) -> list[int]:
-        """The ids, in their order, whose rows match the query itself."""
-        if not self.checked or not ids:
-            return ids
-        hits = set(_small_index_matches(self.exact, ids))
-        return [i for i in ids if i in hits]
-
-
-def fts_query(query: str) -> Fts | None:
-    """The query for the search index, or None if it can match nothing (no
-    positive term, or one with no word the tokenizer keeps)."""
-    exact = fts5_query(query)
-    if exact is None:
-        return None
-    terms = parse_terms(query)
-    positive, negative, checked = [], [], False
-    for (_text, negated, prefix), words in zip(terms, _words([t[0] for t in terms]), strict=True):
-        quoted = [f'"{word}"' for word in words]  # a token holds no '"' (punctuation)
-        if quoted and prefix:
-            quoted[-1] += "*"
-        if negated:
-            if len(quoted) == 1:
-                negative.append(quoted[0])
-            checked |= len(quoted) > 1  # "not this phrase": only the exact test knows
-        elif not quoted:
-            return None  # an empty phrase matches no line
-        else:
-            positive += quoted
-            checked |= len(quoted) > 1
-    index = " AND ".join(positive)
-    for term in negative:
-        index = f"({index}) NOT {term}"
-    return Fts(exact, index, checked)
-
-
-def _words(texts: list[str]) -> list[list[str]]:
-    """Each text's words as the search index's tokenizer cuts and folds them,
-    read back from a temporary FTS5 table with the same tokenizer (its
-    `instance` vocabulary): Python's idea of a word is not SQLite's (an emoji
-    is part of a word there, an underscore splits one)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{WORDS_FTS}"
-            f" USING fts5(t, tokenize='{SCOPE_FTS_TOKENIZER}')"
-        )
-        cursor.execute(
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{WORDS_FTS}_vocab"
-            f" USING fts5vocab(temp, {WORDS_FTS}, instance)"
-        )
-        cursor.execute(f"DELETE FROM temp.{WORDS_FTS}")
-        cursor.executemany(
-            f"INSERT INTO temp.{WORDS_FTS} (rowid, t) VALUES (%s, %s)", list(enumerate(texts))
-        )
-        cursor.execute(f"SELECT doc, term FROM temp.{WORDS_FTS}_vocab ORDER BY doc, offset")
-        words: list[list[str]] = [[] for _ in texts]
-        for doc, term in cursor.fetchall():
-            words[doc].append(term)
-    return words
-
-
 def postgres_tsquery(query: str) -> tuple[str, list[str]] | None:
     """A tsquery expression and its parameters, built from the parsed terms.
 
@@ -175,17 +99,11 @@ def matching(messages: MessageQuerySet, query: str) -> MessageQuerySet:
             return messages.none()
         sql, params = _pg_condition(query, MESSAGE_TABLE)
         return messages.filter(RawSQL(sql, params, output_field=BooleanField()))
-    fts = fts_query(query)
-    if fts is None:
+    expression = fts5_query(query)
+    if expression is None:
         return messages.none()
-    sql = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
-    if not fts.checked:
-        return messages.filter(id__in=RawSQL(sql, [fts.index]))
-    # A phrase: every candidate is tested now (newest_matches tests a page's worth).
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [fts.index])
-        candidates = [row[0] for row in cursor.fetchall()]
-    return messages.filter(id__in=fts.verify(candidates))
+    ids = RawSQL(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s", [expression])
+    return messages.filter(id__in=ids)
 
 
 def highlight_terms(query: str) -> list[str]:
@@ -242,8 +160,8 @@ def newest_matches(
     With a user or channel filter, the first chunk of matches also decides
     whether to walk the scope's own index instead (_Costs, _scope_walk).
     """
-    fts = fts_query(query) if connection.vendor == "sqlite" else None
-    if fts is None:
+    expression = fts5_query(query) if connection.vendor == "sqlite" else None
+    if expression is None:
         return _planned_matches(
             messages, query, limit, before, after, newest_first, id_range, window_lines
         )
@@ -252,30 +170,45 @@ def newest_matches(
         low = id_range[0] - 1 if low is None else max(low, id_range[0] - 1)
         high = id_range[1] + 1 if high is None else min(high, id_range[1] + 1)
     if scope_rows is not None and scope_rows <= FEW_ROWS:
-        found = _few_rows_matches(messages, fts, limit, low, high, newest_first)
+        found = _few_rows_matches(messages, expression, limit, low, high, newest_first)
         if found is not None:
             return found
     if scope_rows and _has_prefix(query):
         # Every query of a prefix term expands it anew (30 ms on 10M messages):
         # the scope's ids are tested in their own small index, not in the big one.
         costs = _Costs(0.0, 1, PREFIX_QUERY_US)
-        return _scope_walk(messages, fts, limit, low, high, newest_first, costs)
+        return _scope_walk(messages, expression, limit, low, high, newest_first, costs)
     found: list = []
     chunk, walked = max(FIRST_CHUNK, limit * 2), 0
     if _too_narrow(expected_share, limit) and not scope_rows:
         walked = WALK_BUDGET  # too narrow to walk: plan it at once
     order = "DESC" if newest_first else "ASC"
+    table = messages.model._meta.db_table
     with connection.cursor() as cursor:
         while len(found) < limit:
             if walked >= WALK_BUDGET:
-                found += _filtered_matches(messages, fts, limit - len(found), low, high, order)
+                found += _filtered_matches(
+                    messages, expression, limit - len(found), low, high, order
+                )
                 break
-            sql, params = _fts_rowids(fts.index, low, high)
+            sql, params = _fts_rowids(expression, low, high)
             cursor.execute(f"{sql} ORDER BY rowid {order} LIMIT %s", [*params, chunk])
             ids = [row[0] for row in cursor.fetchall()]
             if not ids:
                 break
-            found += _chunk_page(messages, fts, ids, limit - len(found), newest_first)
+            # One JSON parameter instead of thousands: Django prepares each
+            # parameter of `id__in=[...]` in Python, which costs more than the query.
+            in_chunk = RawSQL(
+                f'"{table}"."id" IN (SELECT value FROM json_each(%s))',
+                [json.dumps(ids)],
+                BooleanField(),
+            )
+            page = list(
+                messages.filter(in_chunk).order_by("-id" if newest_first else "id")[
+                    : limit - len(found)
+                ]
+            )
+            found += page
             if len(ids) < chunk:
                 break  # no more matches in range
             if walked == 0 and scope_rows and len(found) < limit:
@@ -283,7 +216,7 @@ def newest_matches(
                 if costs.scope_walk_is_cheaper(scope_rows):
                     bound = (low, ids[-1]) if newest_first else (ids[-1], high)
                     return found + _scope_walk(
-                        messages, fts, limit - len(found), *bound, newest_first, costs
+                        messages, expression, limit - len(found), *bound, newest_first, costs
                     )
                 if _too_narrow(expected_share, limit):
                     walked = WALK_BUDGET
@@ -297,23 +230,6 @@ def newest_matches(
             wanted = int((limit - len(found)) / rate * 1.25) + FIRST_CHUNK
             chunk = max(1, min(wanted, WALK_BUDGET - walked))
     return found[:limit]
-
-
-def _chunk_page(messages, fts: Fts, ids: list[int], limit: int, newest_first: bool) -> list:
-    """Up to `limit` rows of `messages` among a chunk of the index's matches,
-    in id order; with a phrase, those the other filters keep are tested for it
-    before the page is cut."""
-    # One JSON parameter instead of thousands: Django prepares each
-    # parameter of `id__in=[...]` in Python, which costs more than the query.
-    in_chunk = RawSQL(
-        f'"{messages.model._meta.db_table}"."id" IN (SELECT value FROM json_each(%s))',
-        [json.dumps(ids)],
-        BooleanField(),
-    )
-    kept = messages.filter(in_chunk).order_by("-id" if newest_first else "id")
-    if not fts.checked:
-        return list(kept[:limit])
-    return _rows(messages, fts.verify(list(kept.values_list("id", flat=True)))[:limit])
 
 
 def _too_narrow(expected_share: float | None, limit: int) -> bool:
@@ -331,8 +247,7 @@ QUERY_US, OWN_INDEX_US, SCAN_US, PK_US, INDEX_US = 60.0, 6.0, 0.2, 1.5, 0.1
 # every word with that prefix (30 ms for `speed*` on 10M messages).
 PREFIX_QUERY_US = 30_000.0
 SCOPE_FTS = "goknut_scope_fts"  # a temporary table, one per database connection
-WORDS_FTS = "goknut_query_words"  # likewise, for _words
-SCOPE_FTS_TOKENIZER = "unicode61 remove_diacritics 2"  # the search index's (migration 0024)
+SCOPE_FTS_TOKENIZER = "unicode61 remove_diacritics 2"  # the search index's (migration 0016)
 
 
 @dataclass
@@ -372,7 +287,7 @@ class _Costs:
         return ids * OWN_INDEX_US < self.query_us + self.density * span * SCAN_US
 
 
-def _scope_walk(messages, fts: Fts, limit, low, high, newest_first, costs: _Costs) -> list:
+def _scope_walk(messages, expression, limit, low, high, newest_first, costs: _Costs) -> list:
     """The matches among the scope's rows, read from the scope's own index (a
     user's or a channel's) in id order, a chunk at a time: each chunk of ids is
     tested in a small index of its own rows or by reading the matches of the
@@ -385,9 +300,9 @@ def _scope_walk(messages, fts: Fts, limit, low, high, newest_first, costs: _Cost
             break
         start = (high if newest_first else low) or ids[0]
         if costs.own_index_is_cheaper(len(ids), abs(start - ids[-1])):
-            hits = _matches_among(fts.exact, ids)
+            hits = _matches_among(expression, ids)
         else:
-            hits = fts.verify(_scan(fts.index, ids))
+            hits = _scan(expression, ids)
         found += _rows(messages, sorted(hits, reverse=newest_first)[: limit - len(found)])
         if len(ids) < chunk:
             break
@@ -413,11 +328,6 @@ def _scope_ids(messages, low, high, newest_first, limit) -> list[int]:
 
 
 def _matches_among(expression: str, ids: list[int]) -> list[int]:
-    """The scope's ids whose text matches (_small_index_matches)."""
-    return _small_index_matches(expression, ids)
-
-
-def _small_index_matches(expression: str, ids: list[int]) -> list[int]:
     """The ids whose text matches, found by copying their rows into a small
     temporary FTS5 table with the search index's tokenizer and matching there:
     the same answer as the search index gives (the same tokens), for 5 us an id
@@ -462,7 +372,7 @@ def _has_prefix(query: str) -> bool:
     return any(prefix for _text, _negated, prefix in parse_terms(query))
 
 
-def _few_rows_matches(messages, fts: Fts, limit, low, high, newest_first) -> list | None:
+def _few_rows_matches(messages, expression, limit, low, high, newest_first) -> list | None:
     """The matches among the scope's rows in (low, high), if it has at most
     FEW_ROWS there; None if it has more (the counters were behind)."""
     ids = _scope_ids(messages, low, high, True, FEW_ROWS + 1)
@@ -470,7 +380,7 @@ def _few_rows_matches(messages, fts: Fts, limit, low, high, newest_first) -> lis
         return None
     if not ids:
         return []
-    hits = sorted(_matches_among(fts.exact, ids), reverse=newest_first)[:limit]
+    hits = sorted(_matches_among(expression, ids), reverse=newest_first)[:limit]
     return _rows(messages, hits)
 
 
@@ -486,31 +396,16 @@ def _fts_rowids(expression: str, low: int | None, high: int | None) -> tuple[str
     return sql, params
 
 
-def _filtered_matches(messages, fts: Fts, limit, low, high, order) -> list:
-    """The planned query: the filtered rows in id order, each tested against
-    the materialized list of the index's matches; with a phrase, a page's
-    worth at a time, each tested for the phrase itself."""
-    sql, params = _fts_rowids(fts.index, low, high)
+def _filtered_matches(messages, expression, limit, low, high, order) -> list:
+    sql, params = _fts_rowids(expression, low, high)
     table = messages.model._meta.db_table
     condition = RawSQL(f'+"{table}"."id" IN ({sql})', params, output_field=BooleanField())
-    qs = messages.filter(condition).order_by("-id" if order == "DESC" else "id")
+    qs = messages.filter(condition)
     if low is not None:
         qs = qs.filter(id__gt=low)
     if high is not None:
         qs = qs.filter(id__lt=high)
-    if not fts.checked:
-        return list(qs[:limit])
-    found: list = []
-    chunk = max(limit * 2, FIRST_CHUNK)
-    while len(found) < limit:
-        rows = list(qs[:chunk])
-        keep = set(fts.verify([row.id for row in rows]))
-        found += [row for row in rows if row.id in keep]
-        if len(rows) < chunk:
-            break
-        last = rows[-1].id
-        qs = qs.filter(id__lt=last) if order == "DESC" else qs.filter(id__gt=last)
-    return found[:limit]
+    return list(qs.order_by("-id" if order == "DESC" else "id")[:limit])
 
 
 def _planned_matches(

@@ -105,7 +105,8 @@ PHRASE_TEXTS = [
     ],
 )
 def test_phrases_need_their_words_side_by_side(db, store, query, found):
-    """The SQLite index keeps no word positions (migration 0024): lines that
-    hold every word of a phrase apart or in another order are not results."""
+    """Lines that hold every word of a phrase, but apart or in another order,
+    are not results; punctuation between them does not part them, and a word
+    the tokenizer cuts in two (an underscore, an apostrophe) is a phrase."""
     store(*[chat(text=text) for text in PHRASE_TEXTS])
     assert sorted(m.text for m in matching(Message.objects.all(), query)) == sorted(found)
