@@ -33,7 +33,7 @@ def corpus(store):
             )
             for n in range(300)
         ],
-        # The words of "world record" apart: the SQLite index alone finds them.
+        # The words of "world record" apart: a phrase must not find them.
         *[
             chat(
                 "forsen" if n % 20 else "xqc",
