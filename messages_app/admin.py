@@ -114,12 +114,12 @@ class MessageAdmin(ReadOnlyAdmin):
     ordering = ["-id"]
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
-        """The message with that Twitch id: an exact match, which the unique
+        """The message with that Twitch id: an exact match, which the Twitch id
         index answers (SQLite stores most ids as bytes, which LIKE cannot see)."""
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(twitch_id=term), False
+        return queryset.with_twitch_ids(term), False
 
 
 @admin.register(UserChannelStats)

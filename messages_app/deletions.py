@@ -51,15 +51,14 @@ def _update_deleted(cursor, table: str, deletions: list[tuple]) -> set:
     """Set deleted_at on the targets that are stored; returns their Twitch ids
     (as stored: packed on SQLite)."""
     if sql.vendor() == "sqlite":
+        key = packed_ids.PREFIX_SQL  # the index's key (migration 0024), then the whole id
         cursor.executemany(
-            f"UPDATE {table} SET deleted_at = ? WHERE twitch_id = ? AND deleted_at IS NULL",
-            [(at, target) for target, at in deletions],
+            f"UPDATE {table} SET deleted_at = ?"
+            f" WHERE {key} = ? AND +twitch_id = ? AND deleted_at IS NULL",  # +: lookup_sql
+            [(at, packed_ids.prefix(target), target) for target, at in deletions],
         )
-        marks = ", ".join(["?"] * len(deletions))
-        cursor.execute(
-            f"SELECT twitch_id FROM {table} WHERE twitch_id IN ({marks})",
-            [target for target, _at in deletions],
-        )
+        where, params = packed_ids.lookup_sql([t for t, _at in deletions], mark="?")
+        cursor.execute(f"SELECT twitch_id FROM {table} WHERE {where}", params)
         return {twitch_id for (twitch_id,) in cursor.fetchall()}
     rows_sql, params = sql.unnest(deletions, ("text", "timestamptz"))
     cursor.execute(

@@ -43,6 +43,28 @@ def unpack(value):
     return f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:]}"
 
 
+# SQLite indexes a message's Twitch id by its first 4 bytes (migration 0024):
+# a lookup names this key, then compares the whole id.
+PREFIX_SQL = "substr(twitch_id, 1, 4)"
+
+
+def prefix(packed):
+    """The index key of an id as SQLite stores it (`pack`'s value): its first
+    4 bytes, or characters for an id kept as text, as substr counts them."""
+    return None if packed is None else packed[:4]
+
+
+def lookup_sql(ids: list, column: str = "twitch_id", mark: str = "%s") -> tuple[str, list]:
+    """SQLite: `column` is one of these packed ids, through the prefix index
+    (`mark`: the placeholder, "?" on a raw sqlite3 cursor)."""
+    marks = ", ".join([mark] * len(ids))
+    key = PREFIX_SQL.replace("twitch_id", column)
+    # `+column`: given `column = ?`, SQLite puts the value in place of the
+    # column everywhere (constant propagation), the key becomes a constant,
+    # and the index is no longer used: a scan of every line.
+    return f"{key} IN ({marks}) AND +{column} IN ({marks})", [*map(prefix, ids), *ids]
+
+
 def for_db(value):
     """`value` as the write path's SQL sends it to this database."""
     return pack(value) if sql.vendor() == "sqlite" else value

@@ -248,10 +248,10 @@ def _drop_duplicates(cursor, records: list[ChatRecord]) -> list[ChatRecord]:
             cursor.execute(" UNION ALL ".join(selects), [wanted] * len(selects))
             stored.update(twitch_id for (twitch_id,) in cursor.fetchall())
         wanted = []
-    for chunk in sql.chunks(wanted, sql.MAX_ROWS_PER_STATEMENT):
-        marks = ", ".join(["?"] * len(chunk))  # SQLite only, from here
+    for chunk in sql.chunks(wanted, sql.MAX_ROWS_PER_STATEMENT):  # SQLite only, from here
         packed = [packed_ids.pack(twitch_id) for twitch_id in chunk]
-        cursor.execute(f"SELECT twitch_id FROM {table} WHERE twitch_id IN ({marks})", packed)
+        where, params = packed_ids.lookup_sql(packed, mark="?")
+        cursor.execute(f"SELECT twitch_id FROM {table} WHERE {where}", params)
         stored.update(packed_ids.unpack(twitch_id) for (twitch_id,) in cursor.fetchall())
     fresh, seen = [], set()
     for record in records:
